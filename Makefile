@@ -1,0 +1,27 @@
+# Developer entry points. `make test` is what CI runs (.ci/run).
+.PHONY: test setup lint unit molecule sandbox sandbox-down clean
+
+test:
+	bash tests/harness/run-tests.sh
+
+setup:
+	bash tests/harness/ensure-engine.sh
+	bash tests/harness/ensure-venv.sh
+	bash tests/harness/build-node-image.sh
+
+lint: setup
+	.venv/bin/ansible-lint
+
+unit:
+	bash tests/harness/ensure-venv.sh
+	.venv/bin/python -m pytest -q tests/unit
+
+molecule: setup
+	PATH="$(CURDIR)/.venv/bin:$$PATH" .venv/bin/molecule test --all
+
+sandbox sandbox-down:
+	@echo "make $@ is not built yet: it arrives with issue #4 (serving role and local sandbox)." >&2
+	@exit 2
+
+clean:
+	rm -rf .cache .venv

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `ansible-galaxy collection build` must make a tarball holding the collection and none of
+# the development files (tests, molecule, CI, the venv, the link back to the checkout).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+ansible-galaxy collection build --force --output-path "$out" .
+tarball=$(ls "$out"/llmops-inference-*.tar.gz)
+listing=$(tar -tzf "$tarball")
+for required in MANIFEST.json deploy.yml meta/runtime.yml roles/host_prep/tasks/main.yml playbooks/host.yml; do
+    grep -qx "$required" <<<"$listing" || { echo "ERROR: $required missing from $tarball" >&2; exit 1; }
+done
+if grep -E '^(tests|molecule|\.ci|\.venv|\.cache|collections|prod)(/|$)' <<<"$listing"; then
+    echo "ERROR: development files above leaked into $tarball" >&2
+    exit 1
+fi
+echo "OK: $(wc -l <<<"$listing") entries, $(du -h "$tarball" | cut -f1)"
