@@ -1,10 +1,50 @@
-"""Make `ansible_collections.llmops.inference` importable from the checkout."""
+"""Shared helpers: import the collection from the checkout, run modules in-process."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # collections/ansible_collections/llmops/inference links back to the repository root.
 sys.path.insert(0, str(REPO_ROOT / "collections"))
+
+
+class ModuleExit(Exception):
+    """Raised in place of exit_json / fail_json so a test can read the result."""
+
+    def __init__(self, result, failed):
+        super().__init__(result)
+        self.result = result
+        self.failed = failed
+
+
+@pytest.fixture
+def run_module(monkeypatch):
+    """run_module(main, args) -> (result, failed), with exit_json / fail_json intercepted."""
+    from ansible.module_utils import basic
+    from ansible.module_utils.testing import patch_module_args
+
+    def exit_json(self, **result):
+        raise ModuleExit(result, failed=False)
+
+    def fail_json(self, msg, **result):
+        raise ModuleExit(dict(result, msg=msg), failed=True)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+
+    def run(main, args):
+        with patch_module_args(args):
+            with pytest.raises(ModuleExit) as outcome:
+                main()
+        return outcome.value.result, outcome.value.failed
+
+    return run
+
+
+def fixture_text(relative):
+    return (FIXTURES / relative).read_text()

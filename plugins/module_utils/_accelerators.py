@@ -1,0 +1,210 @@
+# Copyright: llmops.inference contributors
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""Accelerator discovery: PCI sysfs, nvidia-smi and VastAI driver outputs.
+
+Pure functions, tested alone with captured outputs; the accelerator_facts module does the I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+NVIDIA_VENDOR = "0x10de"
+VASTAI_VENDOR = "0x1ec6"
+# Device 0x0100 of Vastai Technologies is the AI/inference die ("SV100" family).
+VASTAI_AI_DIE_DEVICE = "0x0100"
+ERDMA_VENDOR_DEVICE = ("0x1ded", "0x107f")
+# PCI classes: VGA and 3D controllers are GPUs; NVSwitch shows as an "other bridge".
+GPU_CLASS_PREFIXES = ("0x0300", "0x0302")
+BRIDGE_OTHER_CLASS_PREFIX = "0x0680"
+# Card model from the subsystem device id (subsystem vendor 0x1ec6), per pci.ids.
+VASTAI_CARD_MODELS = {
+    "0x0012": "VA1-16G",
+    "0x0014": "VA1L",
+    "0x0015": "VA1-32G",
+    "0x0020": "VA10-32G",
+    "0x0021": "VA12-32G",
+    "0x0022": "VA16",
+    "0x0024": "VA10L",
+}
+
+NVIDIA_SMI_QUERY_FIELDS = ("index", "uuid", "name", "memory.total", "memory.used", "driver_version", "pci.bus_id")
+NVIDIA_DRIVER_UNREACHABLE_RC = 9
+_NVIDIA_UNREACHABLE_TEXT = "couldn't communicate with the nvidia driver"
+_NOT_AVAILABLE = ("[N/A]", "N/A", "[Not Supported]", "[Unknown Error]", "[Insufficient Permissions]", "")
+_MIG_LINE = re.compile(r"^\s+MIG\s+(?P<profile>\S+)\s+Device\s+(?P<index>\d+):\s+\(UUID:\s*(?P<uuid>[^)]+)\)")
+_GPU_LINE = re.compile(r"^GPU\s+(?P<index>\d+):\s+(?P<name>.+?)\s+\(UUID:\s*(?P<uuid>[^)]+)\)")
+_VASTAI_VERSION_FIELD = re.compile(r"(?P<key>[A-Za-z][A-Za-z ]*?)\s*:\s*(?P<value>[0-9][0-9A-Za-z._-]*)")
+
+
+def read_pci_devices(sysfs_root):
+    """List PCI devices from <sysfs_root>/bus/pci/devices with their ids, lowercase hex strings."""
+    devices_dir = os.path.join(sysfs_root, "bus", "pci", "devices")
+    if not os.path.isdir(devices_dir):
+        return []
+    devices = []
+    for address in sorted(os.listdir(devices_dir)):
+        device = {"address": address}
+        for field in ("vendor", "device", "class", "subsystem_vendor", "subsystem_device"):
+            try:
+                with open(os.path.join(devices_dir, address, field)) as handle:
+                    device[field] = handle.read().strip().lower()
+            except (IOError, OSError):
+                device[field] = None
+        devices.append(device)
+    return devices
+
+
+def classify_pci_devices(devices):
+    """Sort PCI devices into the accelerators and fabrics this collection cares about."""
+    found = {"nvidia_gpus": [], "nvswitches": [], "vastai_dies": [], "erdma_nics": []}
+    for device in devices:
+        vendor, klass = device.get("vendor"), device.get("class") or ""
+        if vendor == NVIDIA_VENDOR and klass.startswith(GPU_CLASS_PREFIXES):
+            found["nvidia_gpus"].append({"bus_id": device["address"], "device_id": device.get("device")})
+        elif vendor == NVIDIA_VENDOR and klass.startswith(BRIDGE_OTHER_CLASS_PREFIX):
+            found["nvswitches"].append({"bus_id": device["address"], "device_id": device.get("device")})
+        elif vendor == VASTAI_VENDOR and device.get("device") == VASTAI_AI_DIE_DEVICE:
+            model = None
+            if device.get("subsystem_vendor") == VASTAI_VENDOR:
+                model = VASTAI_CARD_MODELS.get(device.get("subsystem_device"))
+            found["vastai_dies"].append(
+                {"bus_id": device["address"], "card_model": model, "subsystem_device": device.get("subsystem_device")}
+            )
+        elif (vendor, device.get("device")) == ERDMA_VENDOR_DEVICE:
+            found["erdma_nics"].append({"bus_id": device["address"]})
+    return found
+
+
+def _value(text):
+    text = text.strip()
+    return None if text in _NOT_AVAILABLE else text
+
+
+def _int_or_none(text):
+    value = _value(text)
+    try:
+        return int(float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def parse_nvidia_smi_gpus(stdout):
+    """Parse `nvidia-smi --query-gpu=<NVIDIA_SMI_QUERY_FIELDS> --format=csv,noheader,nounits`."""
+    gpus = []
+    for line_number, line in enumerate(stdout.splitlines(), start=1):
+        if not line.strip():
+            continue
+        cells = [cell.strip() for cell in line.split(",")]
+        if len(cells) != len(NVIDIA_SMI_QUERY_FIELDS):
+            raise ValueError(
+                "nvidia-smi line %d has %d fields, expected %d: %r"
+                % (line_number, len(cells), len(NVIDIA_SMI_QUERY_FIELDS), line)
+            )
+        row = dict(zip(NVIDIA_SMI_QUERY_FIELDS, cells))
+        gpus.append(
+            {
+                "index": _int_or_none(row["index"]),
+                "uuid": _value(row["uuid"]),
+                "name": _value(row["name"]),
+                "memory_total_mib": _int_or_none(row["memory.total"]),
+                "memory_used_mib": _int_or_none(row["memory.used"]),
+                "driver_version": _value(row["driver_version"]),
+                "bus_id": normalize_bus_id(_value(row["pci.bus_id"])),
+            }
+        )
+    return gpus
+
+
+def normalize_bus_id(bus_id):
+    """nvidia-smi says 00000000:18:00.0, sysfs says 0000:18:00.0: compare as the latter."""
+    if not bus_id:
+        return bus_id
+    domain, _, rest = bus_id.lower().partition(":")
+    return "%04x:%s" % (int(domain, 16), rest) if rest else bus_id.lower()
+
+
+def parse_nvidia_smi_list(stdout):
+    """Parse `nvidia-smi -L`: GPUs with the MIG devices carved out of each."""
+    gpus, current = [], None
+    for line in stdout.splitlines():
+        gpu = _GPU_LINE.match(line)
+        if gpu:
+            current = {"index": int(gpu["index"]), "name": gpu["name"], "uuid": gpu["uuid"].strip(), "mig_devices": []}
+            gpus.append(current)
+            continue
+        mig = _MIG_LINE.match(line)
+        if mig and current is not None:
+            current["mig_devices"].append({"profile": mig["profile"], "index": int(mig["index"]), "uuid": mig["uuid"].strip()})
+    return gpus
+
+
+def nvidia_smi_failure(rc, stdout, stderr):
+    """Name the state behind a failed nvidia-smi run, for a report rather than a traceback."""
+    text = ("%s\n%s" % (stdout, stderr)).strip()
+    if rc == NVIDIA_DRIVER_UNREACHABLE_RC or _NVIDIA_UNREACHABLE_TEXT in text.lower():
+        return "driver_unreachable", text
+    if "driver/library version mismatch" in text.lower():
+        return "driver_library_mismatch", text
+    return "error", text
+
+
+def parse_vastai_version(text):
+    """Parse /dev/vastai<N>_version ("Driver: 00.26.01.23 ..."): lower-case keys to versions."""
+    return {match["key"].strip().lower().replace(" ", "_"): match["value"] for match in _VASTAI_VERSION_FIELD.finditer(text)}
+
+
+def parse_vasmi_memory(text):
+    """Per-die memory from vasmi JSON output ({"elem": [{"pci_bus": .., "vals": {"Physical": ..}}]}).
+
+    The vendor does not document this format, so anything unexpected yields no entry
+    instead of an error.
+    """
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return []
+    elements = document.get("elem") if isinstance(document, dict) else None
+    memory = []
+    for element in elements if isinstance(elements, list) else []:
+        if not isinstance(element, dict):
+            continue
+        physical = (element.get("vals") or {}).get("Physical") or {}
+        value = physical.get("value") if isinstance(physical, dict) else None
+        match = re.match(r"^\s*(\d+)\s*MiB", value or "")
+        memory.append({"bus_id": element.get("pci_bus"), "memory_total_mib": int(match.group(1)) if match else None})
+    return memory
+
+
+def summarize(pci, nvidia=None, vastai=None):
+    """Combine what PCI and the drivers said into the facts every role decides from.
+
+    pci: classify_pci_devices() output. nvidia / vastai: the driver's answer, or None when
+    that vendor has no device. The usable count is what the driver sees when it answers,
+    otherwise what PCI shows (drivers not installed yet).
+    """
+    if pci["nvidia_gpus"]:
+        vendor, pci_devices, driver = "nvidia", pci["nvidia_gpus"], nvidia
+    elif pci["vastai_dies"]:
+        vendor, pci_devices, driver = "vastai", pci["vastai_dies"], vastai
+    else:
+        vendor, pci_devices, driver = "cpu", [], None
+    driver = driver or {"state": "absent" if vendor == "cpu" else "not_installed", "answered": False, "devices": []}
+    devices = driver["devices"] if driver["answered"] else pci_devices
+    models = sorted({d.get("name") or d.get("card_model") for d in devices if d.get("name") or d.get("card_model")})
+    memories = [d["memory_total_mib"] for d in devices if d.get("memory_total_mib")]
+    return {
+        "vendor": vendor,
+        "count": len(devices),
+        "pci_count": len(pci_devices),
+        "driver_count": len(driver["devices"]) if driver["answered"] else None,
+        "models": models,
+        "memory_total_mib": min(memories) if memories else None,
+        "devices": devices,
+        "driver": {key: value for key, value in driver.items() if key != "devices"},
+        "nvswitch_count": len(pci["nvswitches"]),
+        "erdma_nic_count": len(pci["erdma_nics"]),
+        "cpu_only": vendor == "cpu",
+    }

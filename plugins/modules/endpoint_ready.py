@@ -1,0 +1,199 @@
+#!/usr/bin/python
+# Copyright: llmops.inference contributors
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: endpoint_ready
+short_description: Wait until an OpenAI-compatible endpoint (vLLM) really serves a model
+version_added: 0.1.0
+description:
+  - Polls until three conditions hold at once - C(/health) answers 200, C(/v1/models)
+    lists O(model), and (unless O(check_completion=false)) a one-token C(/v1/completions)
+    request succeeds with the API key.
+  - C(/health) alone turns green before the model is usable and stays green after a Ray
+    worker is lost, so it is never taken as readiness by itself.
+  - Fails after O(timeout) seconds naming the first condition not met and the last error seen.
+  - Runs wherever it is delegated - on the controller or on the serving node.
+author:
+  - llmops.inference contributors
+options:
+  url:
+    description: Base URL of the endpoint, without C(/v1).
+    type: str
+    required: true
+  model:
+    description: Served model name that C(/v1/models) must list.
+    type: str
+    required: true
+  api_key:
+    description: API key, sent as a bearer token in the C(Authorization) header. Never logged.
+    type: str
+  check_completion:
+    description: Also require a one-token completion to succeed.
+    type: bool
+    default: true
+  timeout:
+    description: Seconds to wait in total before failing.
+    type: int
+    default: 600
+  poll_interval:
+    description: Seconds between polls.
+    type: float
+    default: 2
+  request_timeout:
+    description: Seconds one HTTP request may take.
+    type: float
+    default: 10
+  validate_certs:
+    description: Verify TLS certificates for https URLs.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Wait for the endpoint to serve the model
+  llmops.inference.endpoint_ready:
+    url: "http://{{ ansible_host }}:8000"
+    model: qwen3-32b
+    api_key: "{{ vllm_api_key }}"
+    timeout: 900
+  delegate_to: localhost
+  no_log: true
+"""
+
+RETURN = r"""
+ready:
+  description: Whether every condition held within the timeout.
+  returned: always
+  type: bool
+  sample: true
+time_to_ready:
+  description: Seconds from the module's start until the endpoint was ready.
+  returned: success
+  type: float
+  sample: 41.7
+ready_at:
+  description: Epoch time (seconds) of the poll that found the endpoint ready.
+  returned: success
+  type: float
+  sample: 1795000000.12
+polls:
+  description: Number of polls made.
+  returned: always
+  type: int
+  sample: 21
+models:
+  description: Model ids the endpoint listed at the last poll that reached /v1/models.
+  returned: always
+  type: list
+  elements: str
+  sample: [qwen3-32b]
+max_model_len:
+  description: The max_model_len /v1/models reports for O(model), when it reports one.
+  returned: always
+  type: int
+  sample: 32768
+failed_condition:
+  description: The first condition not met at the last poll - V(health), V(model_listed) or V(completion).
+  returned: failure
+  type: str
+  sample: model_listed
+last_error:
+  description: The last error seen while polling.
+  returned: always
+  type: str
+"""
+
+import json
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.six.moves.urllib.error import HTTPError
+from ansible.module_utils.urls import open_url
+
+from ansible_collections.llmops.inference.plugins.module_utils._readiness import evaluate
+
+
+def make_http(module):
+    params = module.params
+    headers = {"Accept": "application/json"}
+    if params["api_key"]:
+        headers["Authorization"] = "Bearer %s" % params["api_key"]
+
+    def request(method, url, payload=None):
+        data = json.dumps(payload).encode("utf-8") if payload is not None else None
+        request_headers = dict(headers)
+        if data is not None:
+            request_headers["Content-Type"] = "application/json"
+        try:
+            response = open_url(
+                url,
+                method=method,
+                data=data,
+                headers=request_headers,
+                timeout=params["request_timeout"],
+                validate_certs=params["validate_certs"],
+                use_proxy=False,
+            )
+            return response.getcode(), response.read().decode("utf-8", "replace")
+        except HTTPError as error:
+            return error.code, error.read().decode("utf-8", "replace")
+
+    return (lambda url: request("GET", url)), (lambda url, payload: request("POST", url, payload))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            url=dict(type="str", required=True),
+            model=dict(type="str", required=True),
+            api_key=dict(type="str", no_log=True),
+            check_completion=dict(type="bool", default=True),
+            timeout=dict(type="int", default=600),
+            poll_interval=dict(type="float", default=2),
+            request_timeout=dict(type="float", default=10),
+            validate_certs=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["timeout"] < 0 or params["poll_interval"] <= 0:
+        module.fail_json(msg="timeout must be >= 0 and poll_interval > 0 (got %s and %s)" % (params["timeout"], params["poll_interval"]))
+    http_get, http_post = make_http(module)
+    started = time.time()
+    deadline = started + params["timeout"]
+    polls = 0
+    while True:
+        polls += 1
+        poll = evaluate(http_get, http_post, params["url"], params["model"], params["check_completion"])
+        now = time.time()
+        result = dict(
+            changed=False,
+            ready=poll.ready,
+            polls=polls,
+            models=sorted(poll.models),
+            max_model_len=poll.models.get(params["model"]),
+            last_error=poll.error,
+        )
+        if poll.ready:
+            module.exit_json(time_to_ready=round(now - started, 3), ready_at=now, **result)
+        if now + params["poll_interval"] > deadline:
+            module.fail_json(
+                msg="endpoint %s not ready after %ss: condition '%s' not met: %s"
+                % (params["url"], params["timeout"], poll.failed_condition, poll.error),
+                failed_condition=poll.failed_condition,
+                **result
+            )
+        time.sleep(params["poll_interval"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""accelerator_facts end to end in-process: sysfs trees on disk, nvidia-smi answers queued."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.module_utils import basic
+
+from ansible_collections.llmops.inference.plugins.modules import accelerator_facts
+from conftest import fixture_text
+from plugins.module_utils.test_accelerators import HGX_H100, make_sysfs
+
+QUERY_ARGV = [
+    "/usr/bin/nvidia-smi",
+    "--query-gpu=index,uuid,name,memory.total,memory.used,driver_version,pci.bus_id",
+    "--format=csv,noheader,nounits",
+]
+
+
+@pytest.fixture
+def commands(monkeypatch):
+    """Queue (rc, stdout, stderr) answers; record each argv and environment asked for."""
+    state = {"answers": [], "calls": [], "binaries": {"nvidia-smi": "/usr/bin/nvidia-smi"}}
+
+    def run_command(self, args, environ_update=None, **_):
+        state["calls"].append((list(args), environ_update))
+        return state["answers"].pop(0)
+
+    def get_bin_path(self, name, required=False, opt_dirs=None):
+        return state["binaries"].get(name)
+
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", get_bin_path)
+    return state
+
+
+def test_eight_gpu_server_with_driver(tmp_path, run_module, commands):
+    commands["answers"] = [(0, fixture_text("nvidia_smi/h100-8gpu.csv"), ""), (0, "", "")]
+    result, failed = run_module(accelerator_facts.main, {"sysfs_path": make_sysfs(tmp_path, HGX_H100), "min_count": 8})
+    assert not failed and result["changed"] is False
+    facts = result["ansible_facts"]["llmops_accelerators"]
+    assert (facts["vendor"], facts["count"], facts["nvswitch_count"], facts["erdma_nic_count"]) == ("nvidia", 8, 4, 1)
+    assert facts["driver"]["version"] == "550.54.15" and facts["driver"]["answered"] is True
+    assert commands["calls"][0] == (QUERY_ARGV, {"LC_ALL": "C", "LANG": "C"})
+    assert commands["calls"][1][0] == ["/usr/bin/nvidia-smi", "-L"]
+
+
+def test_mig_devices_attached(tmp_path, run_module, commands):
+    sysfs = make_sysfs(tmp_path, {"0000:07:00.0": ("0x10de", "0x20b0", "0x030200", "0x10de", "0x134f")})
+    commands["answers"] = [
+        (0, fixture_text("nvidia_smi/a100-mig.csv"), ""),
+        (0, fixture_text("nvidia_smi/a100-mig-list.txt"), ""),
+    ]
+    result, failed = run_module(accelerator_facts.main, {"sysfs_path": sysfs})
+    assert not failed
+    assert result["accelerators"]["driver"]["mig_device_count"] == 3
+    assert len(result["accelerators"]["devices"][0]["mig_devices"]) == 3
+
+
+def test_broken_driver_is_reported_not_raised(tmp_path, run_module, commands):
+    commands["answers"] = [(9, fixture_text("nvidia_smi/driver-unreachable.txt"), "")]
+    result, failed = run_module(accelerator_facts.main, {"sysfs_path": make_sysfs(tmp_path, HGX_H100)})
+    assert not failed
+    facts = result["accelerators"]
+    assert facts["driver"]["state"] == "driver_unreachable" and facts["driver"]["rc"] == 9
+    assert facts["count"] == 8 and facts["driver_count"] is None
+
+
+def test_broken_driver_fails_when_the_driver_is_required(tmp_path, run_module, commands):
+    commands["answers"] = [(9, fixture_text("nvidia_smi/driver-unreachable.txt"), "")]
+    result, failed = run_module(
+        accelerator_facts.main, {"sysfs_path": make_sysfs(tmp_path, HGX_H100), "require_driver": True}
+    )
+    assert failed
+    assert "nvidia driver did not answer (state driver_unreachable)" in result["msg"]
+
+
+def test_missing_nvidia_smi(tmp_path, run_module, commands):
+    commands["binaries"] = {}
+    result, failed = run_module(accelerator_facts.main, {"sysfs_path": make_sysfs(tmp_path, HGX_H100)})
+    assert not failed and commands["calls"] == []
+    assert result["accelerators"]["driver"]["state"] == "not_installed"
+
+
+def test_garbled_nvidia_smi_output(tmp_path, run_module, commands):
+    commands["answers"] = [(0, "Tesla T4, 15360\n", "")]
+    result, failed = run_module(accelerator_facts.main, {"sysfs_path": make_sysfs(tmp_path, HGX_H100)})
+    assert not failed and result["accelerators"]["driver"]["state"] == "unparsable"
+
+
+def test_too_few_accelerators_names_host_vendor_found_and_wanted(tmp_path, run_module, commands):
+    commands["answers"] = [(0, fixture_text("nvidia_smi/rtx2080-1gpu.csv"), ""), (0, "", "")]
+    sysfs = make_sysfs(tmp_path, {"0000:0a:00.0": ("0x10de", "0x1e82", "0x030000", "0x10de", "0x12b0")})
+    result, failed = run_module(accelerator_facts.main, {"sysfs_path": sysfs, "min_count": 2})
+    assert failed
+    assert result["msg"].startswith("host ")
+    assert "found 1 nvidia accelerator(s) (PCI 1, driver 1), wanted at least 2" in result["msg"]
+
+
+def test_cpu_only_node(tmp_path, run_module, commands):
+    sysfs = make_sysfs(tmp_path, {"0000:00:00.0": ("0x8086", "0x1237", "0x060000", "0x1af4", "0x1100")})
+    result, failed = run_module(accelerator_facts.main, {"sysfs_path": sysfs})
+    assert not failed and commands["calls"] == []
+    assert result["accelerators"]["vendor"] == "cpu" and result["accelerators"]["cpu_only"] is True
+
+
+def test_wrong_vendor_fails(tmp_path, run_module, commands):
+    sysfs = make_sysfs(tmp_path, {"0000:00:00.0": ("0x8086", "0x1237", "0x060000", "0x1af4", "0x1100")})
+    result, failed = run_module(accelerator_facts.main, {"sysfs_path": sysfs, "vendor": "nvidia"})
+    assert failed and "vendor is cpu, wanted nvidia" in result["msg"]
+
+
+def vastai_node(tmp_path, dies=2, loaded=True, nodes=True):
+    sysfs = make_sysfs(
+        tmp_path / "sys",
+        {"0000:%02x:00.0" % (0x3b + i): ("0x1ec6", "0x0100", "0x120000", "0x1ec6", "0x0014") for i in range(dies)},
+    )
+    if loaded:
+        (tmp_path / "sys" / "module" / "vastai_pci").mkdir(parents=True)
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    if nodes:
+        for index in range(dies):
+            (dev / ("vacc%d" % index)).write_text("")
+        (dev / "vastai0_version").write_text(fixture_text("vastai/vastai0_version"))
+    return {"sysfs_path": sysfs, "dev_path": str(dev)}
+
+
+def test_vastai_with_driver_and_vasmi(tmp_path, run_module, commands):
+    commands["binaries"] = {"vasmi": "/opt/vastai/bin/vasmi"}
+    commands["answers"] = [(0, fixture_text("vastai/vasmi-summary.json"), "")]
+    result, failed = run_module(accelerator_facts.main, dict(vastai_node(tmp_path), min_count=2, require_driver=True))
+    assert not failed
+    facts = result["accelerators"]
+    assert (facts["vendor"], facts["count"], facts["models"]) == ("vastai", 2, ["VA1L"])
+    assert facts["driver"]["version"] == "00.26.01.23"
+    assert facts["memory_total_mib"] == 16384
+    assert commands["calls"][0][0] == ["/opt/vastai/bin/vasmi", "summary", "--display-format=json"]
+
+
+def test_vastai_without_driver(tmp_path, run_module, commands):
+    result, failed = run_module(accelerator_facts.main, vastai_node(tmp_path, loaded=False, nodes=False))
+    assert not failed
+    facts = result["accelerators"]
+    assert facts["driver"]["state"] == "not_installed" and facts["count"] == 2 and facts["models"] == ["VA1L"]
+
+
+def test_vastai_module_loaded_without_device_nodes(tmp_path, run_module, commands):
+    result, failed = run_module(accelerator_facts.main, vastai_node(tmp_path, nodes=False))
+    assert not failed and result["accelerators"]["driver"]["state"] == "error"

@@ -1,0 +1,137 @@
+"""endpoint_ready against a real HTTP server on loopback that becomes ready after a delay."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.llmops.inference.plugins.module_utils import _readiness
+from ansible_collections.llmops.inference.plugins.modules import endpoint_ready
+from conftest import fixture_text
+
+SERVER = Path(__file__).resolve().parents[3] / "fixtures" / "fake_openai_server.py"
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    """start(**options) -> (base_url, ready_file); stops every server at teardown."""
+    processes = []
+
+    def start(ready_after=0.0, never_list=False, api_key="sekret-key"):
+        port = free_port()
+        ready_file = tmp_path / ("ready-%d" % port)
+        argv = [sys.executable, str(SERVER), "--port", str(port), "--model", "tiny-qwen", "--api-key", api_key,
+                "--ready-after", str(ready_after), "--ready-file", str(ready_file)]
+        if never_list:
+            argv.append("--never-list")
+        processes.append(subprocess.Popen(argv))
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        return "http://127.0.0.1:%d" % port, ready_file
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait()
+
+
+def test_ready_within_one_poll_interval_of_real_readiness(server, run_module):
+    url, ready_file = server(ready_after=2.0)
+    poll_interval = 0.5
+    result, failed = run_module(
+        endpoint_ready.main,
+        {"url": url, "model": "tiny-qwen", "api_key": "sekret-key", "timeout": 30, "poll_interval": poll_interval},
+    )
+    assert not failed, result
+    really_ready_at = float(ready_file.read_text())
+    assert 0 <= result["ready_at"] - really_ready_at <= poll_interval + 0.25
+    assert result["polls"] > 1 and result["time_to_ready"] >= 1.5
+    assert result["models"] == ["tiny-qwen"] and result["max_model_len"] == 512
+
+
+def test_model_never_listed_fails_naming_the_condition(server, run_module):
+    url, _ = server(never_list=True)
+    result, failed = run_module(
+        endpoint_ready.main,
+        {"url": url, "model": "tiny-qwen", "api_key": "sekret-key", "timeout": 2, "poll_interval": 0.5},
+    )
+    assert failed
+    assert result["failed_condition"] == "model_listed"
+    assert "model 'tiny-qwen' not served; /v1/models lists nothing" in result["msg"]
+    assert result["polls"] >= 3
+
+
+def test_wrong_key_fails_at_model_listing(server, run_module):
+    url, _ = server()
+    result, failed = run_module(
+        endpoint_ready.main, {"url": url, "model": "tiny-qwen", "api_key": "wrong", "timeout": 0}
+    )
+    assert failed and result["failed_condition"] == "model_listed"
+    assert "answered 401" in result["last_error"]
+
+
+def test_nothing_listening_fails_at_health(run_module):
+    result, failed = run_module(
+        endpoint_ready.main, {"url": "http://127.0.0.1:%d" % free_port(), "model": "m", "timeout": 0}
+    )
+    assert failed and result["failed_condition"] == "health" and result["polls"] == 1
+
+
+def test_api_key_is_declared_no_log():
+    assert "no_log=True" in Path(endpoint_ready.__file__).read_text().split("api_key=dict(")[1].split(")")[0]
+
+
+def test_real_vllm_models_answer_parses():
+    models = _readiness.parse_models(fixture_text("vllm/models-llama31.json"))
+    assert models == {"meta-llama/Meta-Llama-3.1-8B-Instruct": 8096}
+
+
+@pytest.mark.parametrize(
+    "answers, condition",
+    [
+        ({"/health": (503, "")}, "health"),
+        ({"/health": (200, ""), "/v1/models": (200, "not json")}, "model_listed"),
+        ({"/health": (200, ""), "/v1/models": (200, '{"data": [{"id": "other"}]}')}, "model_listed"),
+        (
+            {"/health": (200, ""), "/v1/models": (200, '{"data": [{"id": "m"}]}'),
+             "/v1/completions": (200, '{"choices": []}')},
+            "completion",
+        ),
+        (
+            {"/health": (200, ""), "/v1/models": (200, '{"data": [{"id": "m"}]}'),
+             "/v1/completions": (500, "engine dead")},
+            "completion",
+        ),
+    ],
+)
+def test_first_unmet_condition_is_named(answers, condition):
+    def get(url):
+        return answers[url[len("http://x"):]]
+
+    def post(url, payload):
+        assert payload == {"model": "m", "prompt": "ping", "max_tokens": 1, "temperature": 0}
+        return answers[url[len("http://x"):]]
+
+    poll = _readiness.evaluate(get, post, "http://x", "m", check_completion=True)
+    assert poll.failed_condition == condition and poll.error
+
+
+def test_completion_check_can_be_turned_off():
+    answers = {"/health": (200, ""), "/v1/models": (200, '{"data": [{"id": "m", "max_model_len": 4096}]}')}
+    poll = _readiness.evaluate(lambda url: answers[url[8:]], None, "http://x", "m", check_completion=False)
+    assert poll.ready and poll.models == {"m": 4096}
