@@ -1,5 +1,5 @@
 # Copyright: llmops.inference contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Accelerator discovery: PCI sysfs, nvidia-smi and VastAI driver outputs.
 
 Pure functions, tested alone with captured outputs; the accelerator_facts module does the I/O.
@@ -122,7 +122,7 @@ def normalize_bus_id(bus_id):
     """nvidia-smi says 00000000:18:00.0, sysfs says 0000:18:00.0: compare as the latter."""
     if not bus_id:
         return bus_id
-    domain, _, rest = bus_id.lower().partition(":")
+    domain, _separator, rest = bus_id.lower().partition(":")
     return "%04x:%s" % (int(domain, 16), rest) if rest else bus_id.lower()
 
 

@@ -1,5 +1,5 @@
 # Copyright: llmops.inference contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Ray cluster membership: a probe run where Ray runs, and pure functions over its output."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 # Copyright: llmops.inference contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Readiness of an OpenAI-compatible endpoint (vLLM): pure decisions over HTTP answers.
 
 /health alone lies: it turns 200 before the model is usable and stays 200 after a Ray

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: llmops.inference contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ description:
     and C(nvidia-smi -L) for MIG devices. VastAI - the C(vastai_pci) kernel module,
     C(/dev/vacc*) nodes, C(/dev/vastai*_version) and, when on PATH or under C(/opt/va*), C(vasmi).
   - A missing tool or a broken driver (for example nvidia-smi exit code 9) is reported in
-    RV(accelerators.driver.state), never raised as a traceback.
+    RV(accelerators.driver), never raised as a traceback.
   - A node with no accelerator is reported as a CPU-only node (vendor C(cpu)).
   - Sets the fact C(llmops_accelerators). Never changes the node.
 author:
-  - llmops.inference contributors
+  - llmops.inference maintainers (@llmops)
 options:
   min_count:
     description:
@@ -53,8 +53,10 @@ options:
     default: /dev
 attributes:
   check_mode:
+    description: Reads only, so check mode reports exactly what a real run would.
     support: full
   diff_mode:
+    description: Changes nothing, so there is no diff.
     support: none
 notes:
   - Runs on the managed node. Needs no driver to count devices.
@@ -166,7 +168,7 @@ def query_nvidia(module):
         gpus = parse_nvidia_smi_gpus(stdout)
     except ValueError as error:
         return {"state": "unparsable", "answered": False, "devices": [], "message": str(error)}
-    rc, stdout, _ = module.run_command([nvidia_smi, "-L"], environ_update=C_LOCALE)
+    rc, stdout, _stderr = module.run_command([nvidia_smi, "-L"], environ_update=C_LOCALE)
     mig_by_index = {gpu["index"]: gpu["mig_devices"] for gpu in parse_nvidia_smi_list(stdout)} if rc == 0 else {}
     for gpu in gpus:
         gpu["mig_devices"] = mig_by_index.get(gpu["index"], [])
@@ -206,7 +208,7 @@ def query_vastai(module, sysfs_path, dev_path, dies):
     memory = []
     vasmi = module.get_bin_path("vasmi", opt_dirs=sorted(glob.glob("/opt/va*/bin") + glob.glob("/opt/va*/*/bin")))
     if vasmi:
-        rc, stdout, _ = module.run_command([vasmi, "summary", "--display-format=json"], environ_update=C_LOCALE)
+        rc, stdout, _stderr = module.run_command([vasmi, "summary", "--display-format=json"], environ_update=C_LOCALE)
         memory = parse_vasmi_memory(stdout) if rc == 0 else []
     devices = []
     for position, node in enumerate(nodes):

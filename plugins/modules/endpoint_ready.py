@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: llmops.inference contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ description:
   - Fails after O(timeout) seconds naming the first condition not met and the last error seen.
   - Runs wherever it is delegated - on the controller or on the serving node.
 author:
-  - llmops.inference contributors
+  - llmops.inference maintainers (@llmops)
 options:
   url:
     description: Base URL of the endpoint, without C(/v1).
@@ -53,8 +53,10 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Reads only, so check mode reports exactly what a real run would.
     support: full
   diff_mode:
+    description: Changes nothing, so there is no diff.
     support: none
 """
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: llmops.inference contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ description:
     the nodes run different Ray or Python versions.
   - Never changes the cluster.
 author:
-  - llmops.inference contributors
+  - llmops.inference maintainers (@llmops)
 options:
   address:
     description: Ray address to join; V(auto) finds the cluster this node belongs to.
@@ -54,8 +54,10 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Reads only, so check mode reports exactly what a real run would.
     support: full
   diff_mode:
+    description: Changes nothing, so there is no diff.
     support: none
 """
 

@@ -36,7 +36,7 @@ def server(tmp_path):
         if never_list:
             argv.append("--never-list")
         processes.append(subprocess.Popen(argv))
-        for _ in range(100):
+        for _attempt in range(100):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
                 break
@@ -65,7 +65,7 @@ def test_ready_within_one_poll_interval_of_real_readiness(server, run_module):
 
 
 def test_model_never_listed_fails_naming_the_condition(server, run_module):
-    url, _ = server(never_list=True)
+    url, _ready_file = server(never_list=True)
     result, failed = run_module(
         endpoint_ready.main,
         {"url": url, "model": "tiny-qwen", "api_key": "sekret-key", "timeout": 2, "poll_interval": 0.5},
@@ -77,7 +77,7 @@ def test_model_never_listed_fails_naming_the_condition(server, run_module):
 
 
 def test_wrong_key_fails_at_model_listing(server, run_module):
-    url, _ = server()
+    url, _ready_file = server()
     result, failed = run_module(
         endpoint_ready.main, {"url": url, "model": "tiny-qwen", "api_key": "wrong", "timeout": 0}
     )
