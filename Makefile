@@ -8,6 +8,7 @@ setup:
 	bash tests/harness/ensure-engine.sh
 	bash tests/harness/ensure-venv.sh
 	bash tests/harness/build-node-image.sh
+	bash tests/harness/ensure-wheelhouse.sh ray ray==2.60.0
 
 lint: setup
 	.venv/bin/ansible-lint

@@ -14,6 +14,9 @@ description:
     inside a named container (C(docker exec)) - and reports the alive nodes with their IP
     addresses and resources (CPU, GPU and custom accelerator resources), the nodes that were
     lost, and the Ray and Python versions really installed on each alive node.
+  - Ray keeps a killed node marked alive for about 15 seconds. With O(check_versions) (the
+    default) a task pinned to each node proves it still works; a node whose task fails is
+    reported in RV(unresponsive_nodes) and RV(lost_nodes), not counted as alive.
   - With O(expected_nodes) it waits up to O(timeout) seconds for that many alive nodes and
     fails naming the alive and lost addresses. With O(fail_on_version_mismatch) it fails when
     the nodes run different Ray or Python versions.
@@ -86,8 +89,13 @@ nodes:
   returned: when the probe reached the cluster
   type: list
   elements: dict
+unresponsive_nodes:
+  description: Nodes Ray still marks alive whose pinned version task failed (killed moments ago).
+  returned: when the probe reached the cluster
+  type: list
+  elements: dict
 lost_nodes:
-  description: Nodes the cluster knew that are dead, and whose address no alive node holds.
+  description: Dead or unresponsive nodes whose address no alive node holds, one per address.
   returned: when the probe reached the cluster
   type: list
   elements: dict

@@ -11,6 +11,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # collections/ansible_collections/llmops/inference links back to the repository root.
 sys.path.insert(0, str(REPO_ROOT / "collections"))
+# Shared test fixtures (simulated PCI trees, the fake OpenAI server).
+sys.path.insert(0, str(REPO_ROOT / "tests" / "fixtures"))
 
 
 class ModuleExit(Exception):

@@ -6,26 +6,8 @@ import pytest
 
 from ansible_collections.llmops.inference.plugins.module_utils import _accelerators as acc
 from conftest import fixture_text
-
-
-def make_sysfs(root, devices):
-    """Write a PCI sysfs tree: devices = {address: (vendor, device, class, subsys_vendor, subsys_device)}."""
-    for address, (vendor, device, klass, sub_vendor, sub_device) in devices.items():
-        folder = root / "bus" / "pci" / "devices" / address
-        folder.mkdir(parents=True)
-        for name, value in (("vendor", vendor), ("device", device), ("class", klass),
-                            ("subsystem_vendor", sub_vendor), ("subsystem_device", sub_device)):
-            (folder / name).write_text(value + "\n")
-    return str(root)
-
-
-HGX_H100 = {
-    **{"0000:%s:00.0" % bus: ("0x10de", "0x2330", "0x030200", "0x10de", "0x16c1")
-       for bus in ("18", "2a", "3a", "5d", "9a", "ab", "ba", "db")},
-    **{"0000:%02x:00.0" % (0xc5 + i): ("0x10de", "0x22a3", "0x068000", "0x10de", "0x1796") for i in range(4)},
-    "0000:01:00.0": ("0x1ded", "0x107f", "0x020000", "0x1ded", "0x107f"),
-    "0000:00:00.0": ("0x8086", "0x09a2", "0x060000", "0x8086", "0x0000"),
-}
+from simulated_pci import HGX_H100
+from simulated_pci import write_sysfs as make_sysfs
 
 
 def test_hgx_server_pci_classification(tmp_path):

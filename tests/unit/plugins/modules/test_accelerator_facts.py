@@ -7,7 +7,8 @@ from ansible.module_utils import basic
 
 from ansible_collections.llmops.inference.plugins.modules import accelerator_facts
 from conftest import fixture_text
-from plugins.module_utils.test_accelerators import HGX_H100, make_sysfs
+from simulated_pci import HGX_H100
+from simulated_pci import write_sysfs as make_sysfs
 
 QUERY_ARGV = [
     "/usr/bin/nvidia-smi",
