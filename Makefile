@@ -20,9 +20,11 @@ unit:
 molecule: setup
 	PATH="$(CURDIR)/.venv/bin:$$PATH" .venv/bin/molecule test --all
 
-sandbox sandbox-down:
-	@echo "make $@ is not built yet: it arrives with issue #4 (serving role and local sandbox)." >&2
-	@exit 2
+sandbox:
+	bash sandbox/up.sh
+
+sandbox-down:
+	bash sandbox/down.sh
 
 clean:
 	rm -rf .cache .venv

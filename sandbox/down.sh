@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# `make sandbox-down`: remove every container, network and folder `make sandbox` created.
+# Images are kept (rebuilding them takes minutes); `docker image rm` them to reclaim disk.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=sandbox/common.sh
+source "$root/sandbox/common.sh"
+
+# Serving containers the nodes started carry the role's label and join a node's namespace.
+for node in "${SANDBOX_HOSTS[@]}"; do
+    docker rm -f "$node-vllm" >/dev/null 2>&1 && log "removed $node-vllm" || true
+    docker rm -f "$node" >/dev/null 2>&1 && log "removed $node" || true
+done
+if docker network inspect "$SANDBOX_NETWORK" >/dev/null 2>&1; then
+    docker network rm "$SANDBOX_NETWORK" >/dev/null && log "removed network $SANDBOX_NETWORK"
+fi
+rm -rf "$SANDBOX_ROOT" && log "removed $SANDBOX_ROOT"
+leftovers=$(docker ps -aq --filter label=org.llmops.sandbox=1)
+if [[ -n "$leftovers" ]]; then
+    echo "ERROR: sandbox containers remain: $leftovers" >&2
+    exit 1
+fi

@@ -1,0 +1,93 @@
+"""End to end: deploy.yml put a real vLLM (CPU build) on the sandbox nodes. Checked with the
+official openai client. Output is random (random weights): assert shapes, never text.
+Runs after sandbox/up.sh; the last tests change a serving option and rerun --tags serve."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+import requests
+
+from conftest import HEAD, MODEL, deploy, docker_inspect
+
+SERVING = HEAD + "-vllm"
+
+
+def client(base_url, key):
+    return openai.OpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=60)
+
+
+def test_generated_key_is_long_and_private(api_key):
+    assert len(api_key) >= 32 and api_key.isalnum()
+
+
+def test_models_lists_the_served_name(base_url, api_key):
+    models = client(base_url, api_key).models.list()
+    assert [model.id for model in models.data] == [MODEL]
+
+
+def test_chat_completion(base_url, api_key):
+    reply = client(base_url, api_key).chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Hello"}], max_tokens=8, seed=1
+    )
+    assert reply.choices[0].message.role == "assistant"
+    assert reply.usage.completion_tokens > 0 and reply.usage.prompt_tokens > 0
+
+
+def test_streamed_chat_completion(base_url, api_key):
+    stream = client(base_url, api_key).chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Hello"}], max_tokens=8, seed=1, stream=True
+    )
+    chunks = list(stream)
+    assert len(chunks) >= 2
+    assert chunks[-1].choices == [] or chunks[-1].choices[0].finish_reason in ("length", "stop")
+    assert any(chunk.choices and chunk.choices[0].finish_reason for chunk in chunks)
+
+
+def test_stream_ends_with_done_marker(base_url, api_key):
+    response = requests.post(
+        base_url + "/chat/completions",
+        headers={"Authorization": "Bearer " + api_key},
+        json={"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4, "stream": True},
+        timeout=60,
+    )
+    assert response.status_code == 200
+    events = [line for line in response.text.splitlines() if line.startswith("data: ")]
+    assert events[-1] == "data: [DONE]" and len(events) >= 2
+
+
+def test_no_key_is_refused(base_url):
+    with pytest.raises(openai.AuthenticationError):
+        client(base_url, "wrong-key").models.list()
+    assert requests.get(base_url + "/models", timeout=10).status_code == 401
+
+
+def test_serving_container_shape():
+    container = docker_inspect(SERVING)
+    assert container["HostConfig"]["NetworkMode"] == "container:" + docker_inspect(HEAD)["Id"]
+    assert container["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    mounts = {mount["Destination"]: mount for mount in container["Mounts"]}
+    assert mounts["/model"]["RW"] is False
+    assert container["Config"]["Labels"]["org.llmops.spec-hash"]
+    argv = container["Config"]["Entrypoint"] + container["Config"]["Cmd"]
+    assert not any("--api-key" in item for item in argv)  # the key travels in the environment
+    assert "--enforce-eager" in argv and argv[argv.index("--served-model-name") + 1] == MODEL
+
+
+def test_second_deploy_changes_nothing():
+    before = docker_inspect(SERVING)["Id"]
+    _, recap = deploy()
+    assert recap and all(counts["changed"] == 0 and counts["failed"] == 0 for counts in recap.values()), recap
+    assert docker_inspect(SERVING)["Id"] == before
+
+
+def test_changed_option_recreates_only_the_serving_container(base_url, api_key):
+    serving_before, head_before = docker_inspect(SERVING)["Id"], docker_inspect(HEAD)["Id"]
+    output, recap = deploy("--tags", "serve", "-e", "vllm_serve_max_model_len=256")
+    assert recap[HEAD]["changed"] == 1, output[-2000:]
+    assert docker_inspect(SERVING)["Id"] != serving_before
+    assert docker_inspect(HEAD)["Id"] == head_before
+    # The endpoint came back (the role waited for readiness) with the new option.
+    response = requests.get(base_url + "/models", headers={"Authorization": "Bearer " + api_key}, timeout=10)
+    assert response.json()["data"][0]["max_model_len"] == 256
+    assert "vLLM serves 'tiny-qwen'" in output
