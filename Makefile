@@ -1,5 +1,5 @@
 # Developer entry points. `make test` is what CI runs (.ci/run).
-.PHONY: test setup lint unit molecule sandbox sandbox-down clean
+.PHONY: test setup lint unit molecule sandbox sandbox-down bench clean
 
 test:
 	bash tests/harness/run-tests.sh
@@ -25,6 +25,9 @@ sandbox:
 
 sandbox-down:
 	bash sandbox/down.sh
+
+bench:
+	bash bench/serve.sh
 
 clean:
 	rm -rf .cache .venv

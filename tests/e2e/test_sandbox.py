@@ -76,7 +76,7 @@ def test_serving_container_shape():
 
 def test_second_deploy_changes_nothing():
     before = docker_inspect(SERVING)["Id"]
-    _, recap = deploy()
+    _output, recap = deploy()
     assert recap and all(counts["changed"] == 0 and counts["failed"] == 0 for counts in recap.values()), recap
     assert docker_inspect(SERVING)["Id"] == before
 

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `make bench`: how much the collection adds on top of what it drives, on the sandbox.
+#  (a) deploy.yml from no serving container to ready, against a bare `vllm serve` of the same
+#      model with the same flags started by hand on the same node: start to /health 200 and
+#      the model listed (the floor);
+#  (b) a no-op rerun of deploy.yml against a facts-only play on the same hosts.
+# Prints the figures and both ratios. Needs the sandbox (it runs `make sandbox` first).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+# shellcheck source=sandbox/common.sh
+source sandbox/common.sh
+export PATH="$root/.venv/bin:$PATH" ANSIBLE_CALLBACKS_ENABLED="" ANSIBLE_NOCOLOR=1
+
+sandbox/up.sh >/dev/null
+serving="$SANDBOX_HEAD-vllm"
+address=$(docker inspect --format "{{ (index .NetworkSettings.Networks \"$SANDBOX_NETWORK\").IPAddress }}" "$SANDBOX_HEAD")
+key=$(cat "$SANDBOX_ROOT/$SANDBOX_HEAD/secrets/vllm-api-key")
+
+seconds() { python3 -c 'import time; print(f"{time.monotonic():.3f}")'; }
+elapsed() { python3 -c "print(f'{$2 - $1:.1f}')"; }
+
+wait_ready() {
+    until curl -sf "http://$address:8000/health" >/dev/null \
+        && curl -sf -H "Authorization: Bearer $key" "http://$address:8000/v1/models" | grep -q "\"$SANDBOX_MODEL\""; do
+        sleep 0.2
+    done
+}
+
+# (a) floor: the same container spec the role made, started by hand.
+spec_args=$(docker inspect --format '{{ json .Config.Cmd }}' "$serving")
+docker rm -f "$serving" >/dev/null
+start=$(seconds)
+docker run -d --name llmops-bench-bare --network "container:$SANDBOX_HEAD" --shm-size 1g \
+    -e VLLM_API_KEY="$key" -v "$SANDBOX_ROOT/$SANDBOX_HEAD/models/$SANDBOX_MODEL:/model:ro" \
+    --entrypoint vllm "$SANDBOX_SERVING_IMAGE" serve $(python3 -c "import json,sys; print(' '.join(json.loads(sys.argv[1])))" "$spec_args") >/dev/null
+wait_ready
+bare=$(elapsed "$start" "$(seconds)")
+docker rm -f llmops-bench-bare >/dev/null
+
+start=$(seconds)
+ansible-playbook deploy.yml -i inventories/sandbox >/dev/null
+deploy=$(elapsed "$start" "$(seconds)")
+
+# (b) no-op rerun against facts only.
+start=$(seconds)
+ansible-playbook deploy.yml -i inventories/sandbox >/dev/null
+rerun=$(elapsed "$start" "$(seconds)")
+start=$(seconds)
+ansible-playbook bench/facts-only.yml -i inventories/sandbox >/dev/null
+facts=$(elapsed "$start" "$(seconds)")
+
+cat <<TEXT
+machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB RAM, $(. /etc/os-release; echo "$PRETTY_NAME"), no GPU
+(a) deploy.yml, no serving container -> ready:  ${deploy} s
+    bare vllm serve, start -> /health + model:    ${bare} s
+    ratio deploy / bare:                          $(python3 -c "print(f'{$deploy / $bare:.2f}')")
+(b) deploy.yml no-op rerun:                       ${rerun} s
+    facts-only play on the same hosts:            ${facts} s
+    ratio rerun / facts-only:                     $(python3 -c "print(f'{$rerun / $facts:.2f}')")
+TEXT
