@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 # shellcheck source=sandbox/common.sh
 source sandbox/common.sh
-export PATH="$root/.venv/bin:$PATH" ANSIBLE_CALLBACKS_ENABLED="" ANSIBLE_NOCOLOR=1
+export PATH="$root/.venv/bin:$PATH" ANSIBLE_NOCOLOR=1
 
 sandbox/up.sh >/dev/null
 serving="$SANDBOX_HEAD-vllm"
