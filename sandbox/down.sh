@@ -6,9 +6,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=sandbox/common.sh
 source "$root/sandbox/common.sh"
 
-# Serving containers the nodes started carry the role's label and join a node's namespace.
+# Serving containers the nodes started (instances, balancer) carry the role's deployment label.
 for node in "${SANDBOX_HOSTS[@]}"; do
-    docker rm -f "$node-vllm" >/dev/null 2>&1 && log "removed $node-vllm" || true
+    for container in $(docker ps -aq --filter "label=org.llmops.deployment=$node-vllm"); do
+        docker rm -f "$container" >/dev/null && log "removed serving container $container"
+    done
     docker rm -f "$node" >/dev/null 2>&1 && log "removed $node" || true
 done
 if docker network inspect "$SANDBOX_NETWORK" >/dev/null 2>&1; then

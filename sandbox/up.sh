@@ -15,6 +15,7 @@ tests/harness/ensure-venv.sh
 tests/harness/build-node-image.sh
 node_image=$(tests/harness/build-node-image.sh --print-name)
 sandbox/build-serving-image.sh
+sandbox/build-balancer-image.sh
 
 if ! docker network inspect "$SANDBOX_NETWORK" >/dev/null 2>&1; then
     log "creating network $SANDBOX_NETWORK ($SANDBOX_SUBNET)"

@@ -4,6 +4,8 @@ Runs after sandbox/up.sh; the last tests change a serving option and rerun --tag
 
 from __future__ import annotations
 
+import subprocess
+
 import openai
 import pytest
 import requests
@@ -11,6 +13,10 @@ import requests
 from conftest import HEAD, MODEL, deploy, docker_inspect
 
 SERVING = HEAD + "-vllm"
+
+
+def exists(container):
+    return subprocess.run(["docker", "inspect", container], capture_output=True, check=False).returncode == 0
 
 
 def client(base_url, key):
@@ -91,3 +97,37 @@ def test_changed_option_recreates_only_the_serving_container(base_url, api_key):
     response = requests.get(base_url + "/models", headers={"Authorization": "Bearer " + api_key}, timeout=10)
     assert response.json()["data"][0]["max_model_len"] == 256
     assert "vLLM serves 'tiny-qwen'" in output
+
+
+def test_multi_instance_mode_balances_two_instances(base_url, api_key):
+    output, recap = deploy("--tags", "serve", "-e", "vllm_serve_instances=2")
+    assert recap[HEAD]["failed"] == 0, output[-2000:]
+    names = {name: docker_inspect(name) for name in (SERVING + "-0", SERVING + "-1", SERVING + "-balancer")}
+    assert all(container["State"]["Running"] for container in names.values())
+    assert not exists(SERVING)  # the single-instance container is gone
+    assert names[SERVING + "-0"]["Config"]["Env"] != names[SERVING + "-1"]["Config"]["Env"]  # own core slice
+    answers = [
+        client(base_url, api_key).chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Hi %d" % n}], max_tokens=4
+        )
+        for n in range(6)
+    ]
+    assert all(answer.usage.completion_tokens > 0 for answer in answers)
+    # Both instances served some of them (leastconn through HAProxy).
+    for index in (0, 1):
+        metrics = subprocess.run(
+            ["docker", "exec", HEAD, "curl", "-sf", "http://127.0.0.1:%d/metrics" % (8100 + index)],
+            capture_output=True, text=True, check=True,
+        ).stdout
+        served = sum(float(line.split()[-1]) for line in metrics.splitlines()
+                     if line.startswith("vllm:request_success_total"))
+        assert served >= 1, "instance %d served nothing" % index
+
+
+def test_back_to_one_instance_removes_the_balancer(base_url, api_key):
+    output, recap = deploy("--tags", "serve")
+    assert recap[HEAD]["failed"] == 0, output[-2000:]
+    assert docker_inspect(SERVING)["State"]["Running"]
+    for gone in (SERVING + "-0", SERVING + "-1", SERVING + "-balancer"):
+        assert not exists(gone)
+    assert [model.id for model in client(base_url, api_key).models.list().data] == [MODEL]

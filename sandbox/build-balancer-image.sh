@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Build the sandbox's HAProxy image for multi-instance mode with no registry: the node base
+# image plus Debian's haproxy package. A label carries a hash of this script: a second run
+# reuses the image.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+image="llmops-haproxy:2.6"
+recipe_hash=$(sha256sum "$0" | cut -c1-12)
+
+log() { printf '==> %s\n' "$*"; }
+
+if [[ "$(docker image inspect --format '{{ index .Config.Labels "org.llmops.recipe-hash" }}' "$image" 2>/dev/null)" == "$recipe_hash" ]]; then
+    log "reusing image $image"
+    exit 0
+fi
+base=$("$root/tests/harness/build-node-image.sh" --print-name)
+"$root/tests/harness/build-node-image.sh"
+builder="llmops-haproxy-build-$$"
+trap 'docker rm -f "$builder" >/dev/null 2>&1 || true' EXIT
+log "building $image"
+docker run --name "$builder" --entrypoint /bin/bash "$base" -euo pipefail -c '
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy >/dev/null
+    rm -rf /var/lib/apt/lists/*'
+docker commit -c 'ENTRYPOINT ["haproxy"]' -c 'CMD ["-v"]' -c "LABEL org.llmops.recipe-hash=$recipe_hash" \
+    "$builder" "$image" >/dev/null
+log "built $image"
