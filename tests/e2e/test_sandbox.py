@@ -87,6 +87,23 @@ def test_second_deploy_changes_nothing():
     assert docker_inspect(SERVING)["Id"] == before
 
 
+def test_check_mode_changes_nothing():
+    before = docker_inspect(SERVING)["Id"]
+    _output, recap = deploy("--check")
+    assert all(counts["changed"] == 0 and counts["failed"] == 0 for counts in recap.values()), recap
+    assert docker_inspect(SERVING)["Id"] == before
+
+
+def test_bad_input_stops_before_anything_changes():
+    before = docker_inspect(SERVING)["Id"]
+    output, recap = deploy("-e", "vllm_serve_gpu_memory_utilization=0.98", expect_failure=True)
+    assert "On llmops-sandbox-head" in output and "vllm_serve_gpu_memory_utilization=0.98" in output
+    assert "at most" in output and "0.95" in output  # the fix
+    assert all(counts["changed"] == 0 for counts in recap.values()), recap
+    assert "PLAY [Prepare every inference node]" not in output  # stopped in preflight
+    assert docker_inspect(SERVING)["Id"] == before
+
+
 def test_changed_option_recreates_only_the_serving_container(base_url, api_key):
     serving_before, head_before = docker_inspect(SERVING)["Id"], docker_inspect(HEAD)["Id"]
     output, recap = deploy("--tags", "serve", "-e", "vllm_serve_max_model_len=256")
