@@ -78,6 +78,12 @@ def test_serving_container_shape():
     argv = container["Config"]["Entrypoint"] + container["Config"]["Cmd"]
     assert not any("--api-key" in item for item in argv)  # the key travels in the environment
     assert "--enforce-eager" in argv and argv[argv.index("--served-model-name") + 1] == MODEL
+    # NCCL / Gloo use the interface of the route to the peer node; vLLM the node's own address.
+    head_ip = docker_inspect(HEAD)["NetworkSettings"]["Networks"]["llmops-sandbox"]["IPAddress"]
+    env = dict(item.split("=", 1) for item in container["Config"]["Env"])
+    assert env["NCCL_SOCKET_IFNAME"] == env["GLOO_SOCKET_IFNAME"] == "eth0"
+    assert env["VLLM_HOST_IP"] == head_ip and argv[argv.index("--host") + 1] == head_ip
+    assert len(env["VLLM_API_KEY"]) >= 32
 
 
 def test_second_deploy_changes_nothing():
