@@ -51,13 +51,8 @@ options:
       - Root of device nodes. Change it only to inspect a mounted image or a simulation.
     type: path
     default: /dev
-attributes:
-  check_mode:
-    description: Reads only, so check mode reports exactly what a real run would.
-    support: full
-  diff_mode:
-    description: Changes nothing, so there is no diff.
-    support: none
+extends_documentation_fragment:
+  - llmops.inference.read_only
 notes:
   - Runs on the managed node. Needs no driver to count devices.
 """

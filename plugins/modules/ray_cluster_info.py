@@ -55,13 +55,8 @@ options:
     description: Fail when alive nodes report different Ray or Python versions.
     type: bool
     default: true
-attributes:
-  check_mode:
-    description: Reads only, so check mode reports exactly what a real run would.
-    support: full
-  diff_mode:
-    description: Changes nothing, so there is no diff.
-    support: none
+extends_documentation_fragment:
+  - llmops.inference.read_only
 """
 
 EXAMPLES = r"""

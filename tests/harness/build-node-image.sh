@@ -54,7 +54,7 @@ debootstrap --variant=minbase --include="$include" "$suite" "$rootfs" "$mirror" 
 rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/*
 chroot "$rootfs" systemctl mask getty@tty1.service console-getty.service systemd-logind.service \
     docker.service docker.socket containerd.service >/dev/null 2>&1 || true
-chroot "$rootfs" systemctl set-default multi-user.target >/dev/null
+chroot "$rootfs" systemctl set-default multi-user.target >/dev/null 2>&1
 
 log "importing $image"
 tar -C "$rootfs" -c . | docker import \

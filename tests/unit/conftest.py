@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -50,3 +53,30 @@ def run_module(monkeypatch):
 
 def fixture_text(relative):
     return (FIXTURES / relative).read_text()
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def spawn():
+    """spawn(argv, port): start a server process, wait until it listens; stopped at teardown."""
+    processes = []
+
+    def start(argv, port):
+        processes.append(subprocess.Popen(argv))
+        for _attempt in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("%s never listened on port %d" % (argv, port))
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait()

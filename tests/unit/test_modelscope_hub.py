@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,15 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import free_port
+
 HUB = Path(__file__).resolve().parents[1] / "fixtures" / "modelscope_hub.py"
 CLIENT = Path(sys.executable).parent / "modelscope"
 MODEL = "acme/tiny"
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -39,26 +34,16 @@ def model_dir(tmp_path):
 
 
 @pytest.fixture
-def hub(tmp_path, model_dir):
+def hub(tmp_path, model_dir, spawn):
     """start(rate=0) -> (endpoint, log path); the hub serves acme/tiny at revision master."""
-    processes = []
 
     def start(rate=0):
         port, log = free_port(), tmp_path / "hub.log"
-        processes.append(subprocess.Popen([sys.executable, str(HUB), "--port", str(port), "--log", str(log),
-                                           "--rate", str(rate), "--repo", MODEL, "master", str(model_dir)]))
-        for _attempt in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        spawn([sys.executable, str(HUB), "--port", str(port), "--log", str(log), "--rate", str(rate),
+               "--repo", MODEL, "master", str(model_dir)], port)
         return "http://127.0.0.1:%d" % port, log
 
-    yield start
-    for process in processes:
-        process.terminate()
-        process.wait()
+    return start
 
 
 def download(endpoint, target, cache, *extra, model=MODEL, timeout=60):

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from ansible_collections.llmops.inference.plugins.module_utils import _readiness
 from ansible_collections.llmops.inference.plugins.modules import endpoint_ready
-from conftest import fixture_text
+from conftest import fixture_text, free_port
 
 SERVER = Path(__file__).resolve().parents[3] / "fixtures" / "fake_openai_server.py"
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
-def server(tmp_path):
-    """start(**options) -> (base_url, ready_file); stops every server at teardown."""
-    processes = []
+def server(tmp_path, spawn):
+    """start(**options) -> (base_url, ready_file)."""
 
     def start(ready_after=0.0, never_list=False, api_key="sekret-key"):
         port = free_port()
@@ -35,19 +25,10 @@ def server(tmp_path):
                 "--ready-after", str(ready_after), "--ready-file", str(ready_file)]
         if never_list:
             argv.append("--never-list")
-        processes.append(subprocess.Popen(argv))
-        for _attempt in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        spawn(argv, port)
         return "http://127.0.0.1:%d" % port, ready_file
 
-    yield start
-    for process in processes:
-        process.terminate()
-        process.wait()
+    return start
 
 
 def test_ready_within_one_poll_interval_of_real_readiness(server, run_module):
