@@ -8,6 +8,7 @@ cd "$root"
 source sandbox/common.sh
 
 sandbox/down.sh >/dev/null
+volumes_before=$(docker volume ls -q | sort)
 started=$SECONDS
 sandbox/up.sh || { sandbox/down.sh; exit 1; }
 echo "==> make sandbox took $((SECONDS - started)) s"
@@ -15,8 +16,11 @@ echo "==> make sandbox took $((SECONDS - started)) s"
 status=$?
 sandbox/down.sh || status=1
 left=$(docker ps -aq --filter label=org.llmops.sandbox=1; docker ps -aq --filter label=org.llmops.role=vllm_serve)
-if [[ -n "$left" ]] || docker network inspect "$SANDBOX_NETWORK" >/dev/null 2>&1 || [[ -e "$SANDBOX_ROOT" ]]; then
-    echo "ERROR: make sandbox-down left something behind: containers [$left]" >&2
+volumes_after=$(docker volume ls -q | sort)
+if [[ -n "$left" || "$volumes_after" != "$volumes_before" ]] \
+    || docker network inspect "$SANDBOX_NETWORK" >/dev/null 2>&1 || [[ -e "$SANDBOX_ROOT" ]]; then
+    echo "ERROR: make sandbox-down left something behind: containers [$left]," \
+        "volumes [$(comm -13 <(echo "$volumes_before") <(echo "$volumes_after") | xargs)]" >&2
     status=1
 fi
 exit $status
