@@ -5,6 +5,7 @@ Runs after sandbox/up.sh; the last tests change a serving option and rerun --tag
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import openai
 import pytest
@@ -84,6 +85,9 @@ def test_serving_container_shape():
     assert env["NCCL_SOCKET_IFNAME"] == env["GLOO_SOCKET_IFNAME"] == "eth0"
     assert env["VLLM_HOST_IP"] == head_ip and argv[argv.index("--host") + 1] == head_ip
     assert len(env["VLLM_API_KEY"]) >= 32
+    # It came from a 0600 environment file, not from the task that made the container.
+    env_file = Path("/var/tmp/llmops-sandbox") / HEAD / "serve" / (SERVING + ".env")
+    assert env_file.stat().st_mode & 0o777 == 0o600
 
 
 def test_second_deploy_changes_nothing():
