@@ -1,4 +1,4 @@
-"""The local ModelScope hub (tests/fixtures/modelscope_hub.py) against the real client.
+"""The ModelScope mirror (roles/weights/files/modelscope_mirror.py) against the real client.
 
 Foundation for the weights phase (issue #5): proves the hub speaks the wire protocol the
 pinned client uses — listing, whole and ranged downloads, errors — before any role relies on it.
@@ -18,7 +18,7 @@ import pytest
 
 from conftest import free_port
 
-HUB = Path(__file__).resolve().parents[1] / "fixtures" / "modelscope_hub.py"
+HUB = Path(__file__).resolve().parents[2] / "roles" / "weights" / "files" / "modelscope_mirror.py"
 CLIENT = Path(sys.executable).parent / "modelscope"
 MODEL = "acme/tiny"
 

@@ -1,0 +1,158 @@
+#!/usr/bin/python
+# Copyright: llmops.inference contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: model_listing
+short_description: List a model's files with their sizes and SHA-256 from a ModelScope hub or a folder
+version_added: 0.1.0
+description:
+  - Asks a ModelScope hub (the public one, a mirror, or the fetch node's fan-out mirror) for
+    the file listing of O(model) at O(revision) - the same call the ModelScope client makes -
+    and returns each file's path, size and SHA-256. With O(source=directory) it lists and hashes
+    a local folder instead (the weights role runs that on the control node).
+  - Fails with the hub's own message for an unknown model or revision, and refuses a listing
+    without sizes or hashes, or with a path that would escape the model folder.
+author:
+  - llmops.inference maintainers (@llmops)
+options:
+  source:
+    description: Where the listing comes from.
+    type: str
+    choices: [modelscope, directory]
+    default: modelscope
+  model:
+    description: Model id, C(owner/name). Required with O(source=modelscope).
+    type: str
+  revision:
+    description: Branch, tag or commit of the model.
+    type: str
+    default: master
+  endpoint:
+    description: Base URL of the hub, with its scheme.
+    type: str
+    default: https://modelscope.cn
+  token:
+    description: ModelScope access token, for private models.
+    type: str
+  path:
+    description: Folder to list. Required with O(source=directory).
+    type: path
+  timeout:
+    description: Seconds to wait for the hub.
+    type: int
+    default: 60
+extends_documentation_fragment:
+  - llmops.inference.read_only
+"""
+
+EXAMPLES = r"""
+- name: List Qwen3-8B at a pinned commit
+  llmops.inference.model_listing:
+    model: Qwen/Qwen3-8B
+    revision: 1a2b3c4d
+  register: listing
+
+- name: List and hash a folder on the control node
+  llmops.inference.model_listing:
+    source: directory
+    path: /srv/models/tiny
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+files:
+  description: The model's files, sorted by path.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: Path inside the model folder.
+      type: str
+    size:
+      description: Size in bytes.
+      type: int
+    sha256:
+      description: SHA-256, lower-case hex.
+      type: str
+total_bytes:
+  description: Sum of the files' sizes.
+  returned: success
+  type: int
+url:
+  description: The listing URL asked (O(source=modelscope)).
+  returned: when O(source=modelscope)
+  type: str
+"""
+
+import json
+from urllib.parse import quote, urlencode
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+
+from ansible_collections.llmops.inference.plugins.module_utils._weights import (
+    WeightsError,
+    listing_of_directory,
+    parse_modelscope_listing,
+)
+
+
+def fetch_modelscope_listing(params):
+    owner_name = "/".join(quote(part, safe="") for part in params["model"].split("/"))
+    url = "%s/api/v1/models/%s/repo/files?%s" % (
+        params["endpoint"].rstrip("/"), owner_name, urlencode({"Revision": params["revision"], "Recursive": "True"}))
+    headers = {"Authorization": "Bearer %s" % params["token"]} if params["token"] else {}
+    try:
+        body = open_url(url, headers=headers, timeout=params["timeout"]).read()
+    except HTTPError as error:
+        detail = error.read().decode("utf-8", "replace")
+        try:
+            detail = json.loads(detail).get("Message") or detail
+        except (ValueError, AttributeError):
+            pass
+        hint = " (a private model needs a token)" if error.code in (401, 403) else ""
+        raise WeightsError("%s answered HTTP %d for %s@%s: %s%s"
+                           % (params["endpoint"], error.code, params["model"], params["revision"], detail[:300], hint))
+    except (URLError, OSError) as error:
+        raise WeightsError("cannot reach %s: %s" % (params["endpoint"], error))
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise WeightsError("%s did not answer JSON for the listing: %.200r" % (params["endpoint"], body))
+    return url, parse_modelscope_listing(document)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            source=dict(type="str", choices=["modelscope", "directory"], default="modelscope"),
+            model=dict(type="str"),
+            revision=dict(type="str", default="master"),
+            endpoint=dict(type="str", default="https://modelscope.cn"),
+            token=dict(type="str", no_log=True),
+            path=dict(type="path"),
+            timeout=dict(type="int", default=60),
+        ),
+        required_if=[("source", "modelscope", ["model"]), ("source", "directory", ["path"])],
+        supports_check_mode=True,
+    )
+    params = module.params
+    result = dict(changed=False)
+    try:
+        if params["source"] == "directory":
+            files = listing_of_directory(params["path"])
+        else:
+            result["url"], files = fetch_modelscope_listing(params)
+    except WeightsError as error:
+        module.fail_json(msg=str(error), **result)
+    module.exit_json(files=files, total_bytes=sum(item["size"] for item in files), **result)
+
+
+if __name__ == "__main__":
+    main()
