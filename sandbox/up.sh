@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make sandbox`: a real vLLM deployed by deploy.yml to local systemd-container nodes.
-# Sets up what the machine lacks, creates the nodes, generates the tiny model, runs
+# Sets up what the machine lacks, creates the nodes, generates the tiny model onto a local
+# ModelScope hub (the weights phase fetches it from there, once, and fans it out), runs
 #   ansible-playbook deploy.yml -i inventories/sandbox
 # and ends with a real answer from /v1/chat/completions. `make sandbox-down` undoes it all.
 set -euo pipefail
@@ -13,6 +14,8 @@ source sandbox/common.sh
 tests/harness/ensure-engine.sh
 tests/harness/ensure-venv.sh
 tests/harness/build-node-image.sh
+# The ModelScope client the weights role installs on the nodes, from wheels (no index there).
+tests/harness/ensure-wheelhouse.sh modelscope modelscope==1.40.2
 node_image=$(tests/harness/build-node-image.sh --print-name)
 sandbox/build-serving-image.sh
 sandbox/build-balancer-image.sh
@@ -33,15 +36,27 @@ for node in "${SANDBOX_HOSTS[@]}"; do
             --label org.llmops.sandbox=1 \
             --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup:ro \
             -v /var/run/docker.sock:/var/run/docker.sock -v "$data:$data" \
+            -v "$root/.cache/wheelhouse/modelscope:/opt/wheelhouse/modelscope:ro" \
             "$node_image" /lib/systemd/systemd >/dev/null
     fi
 done
 
-model_dir="$SANDBOX_ROOT/$SANDBOX_HEAD/models/$SANDBOX_MODEL"
-if [[ ! -f "$model_dir/config.json" ]]; then
-    log "generating the tiny model in $model_dir"
-    docker run --rm --entrypoint python -v "$SANDBOX_ROOT/$SANDBOX_HEAD/models:/out" \
+# The model lives on the hub, not on the nodes: deploy.yml's weights phase fetches it from there.
+hub_models="$SANDBOX_ROOT/hub"
+if [[ ! -f "$hub_models/$SANDBOX_MODEL/config.json" ]]; then
+    log "generating the tiny model in $hub_models/$SANDBOX_MODEL"
+    mkdir -p "$hub_models"
+    docker run --rm --entrypoint python -v "$hub_models:/out" \
         "$SANDBOX_SERVING_IMAGE" /opt/llmops/make_tiny_model.py "/out/$SANDBOX_MODEL"
+fi
+if [[ "$(docker inspect --format '{{.State.Running}}' "$SANDBOX_HUB" 2>/dev/null)" != "true" ]]; then
+    docker rm -f "$SANDBOX_HUB" >/dev/null 2>&1 || true
+    log "starting the local ModelScope hub $SANDBOX_HUB (serves $SANDBOX_HUB_MODEL_ID@$SANDBOX_HUB_REVISION)"
+    docker run -d --name "$SANDBOX_HUB" --hostname "$SANDBOX_HUB" --network "$SANDBOX_NETWORK" \
+        --label org.llmops.sandbox=1 -v "$hub_models:/srv/hub" \
+        -v "$root/roles/weights/files:/opt/llmops-hub:ro" --entrypoint python3 "$node_image" \
+        /opt/llmops-hub/modelscope_mirror.py --host 0.0.0.0 --port "$SANDBOX_HUB_PORT" --log /srv/hub/served.log \
+        --repo "$SANDBOX_HUB_MODEL_ID" "$SANDBOX_HUB_REVISION" "/srv/hub/$SANDBOX_MODEL" >/dev/null
 fi
 
 log "ansible-playbook deploy.yml -i inventories/sandbox"

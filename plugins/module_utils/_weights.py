@@ -240,6 +240,7 @@ def stage(weights_dir, revision, files):
             os.link(source, target)
             changed = True
     plan.pop("reusable")
+    plan["staged_bytes"] = plan["total_bytes"] - plan["bytes_needed"]  # links and partial data included
     plan["staging_dir"] = staging
     plan["changed"] = changed
     return plan

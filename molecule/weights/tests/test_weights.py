@@ -1,0 +1,167 @@
+"""The weights role against the local hub, case by case, after converge and idempotence.
+
+Converge placed acme/tiny@v1 (four files, 8 MB) on the head (from the hub) and on the worker
+(from the head's mirror). Each test below runs the real weights playbook again with the
+molecule inventory and reads real state: files on the nodes, the hub's and the mirror's logs
+of every file body they sent. The tests run in file order; each leaves the nodes serving a
+complete model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+HEAD, WORKER, HUB = "llmops-weights-head", "llmops-weights-worker", "llmops-weights-hub"
+MODEL_FILES = ["config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+               "tokenizer/tokenizer.json"]
+PLAYBOOK = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "weights.yml")
+
+
+def sh(container, script, check=True):
+    completed = subprocess.run(["docker", "exec", container, "sh", "-c", script], capture_output=True, text=True,
+                               check=False)
+    if check and completed.returncode != 0:
+        raise AssertionError("%s: %s failed: %s" % (container, script, completed.stderr))
+    return completed.stdout
+
+
+def served(container=HUB, log="/srv/hub/served.log"):
+    text = sh(container, "cat %s 2>/dev/null || true" % log)
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def mirror_served():
+    return served(HEAD, "/srv/models/tiny.revisions/mirror.log")
+
+
+def deploy(*extra, background=False):
+    """Run the weights playbook; returns (rc, output) or the running process."""
+    command = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], PLAYBOOK, *extra]
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_FORCE_COLOR="0")
+    if background:
+        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    return completed.returncode, completed.stdout + completed.stderr
+
+
+def changed_count(output):
+    stats = json.loads(output[output.index("{"):])["stats"]
+    return sum(host["changed"] for host in stats.values())
+
+
+def task_results(output, name_part):
+    document = json.loads(output[output.index("{"):])
+    return [host_result for task in document["plays"][0]["tasks"] if name_part in task["task"]["name"]
+            for host_result in task["hosts"].values()]
+
+
+def hub_sha256(revision):
+    return dict(line.split()[::-1] for line in sh(HUB, "cd /srv/hub/%s && sha256sum %s" % (revision, " ".join(MODEL_FILES))).splitlines())
+
+
+def node_sha256(container, weights_dir="/srv/models/tiny"):
+    return dict(line.split()[::-1] for line in sh(container, "cd %s && sha256sum %s" % (weights_dir, " ".join(MODEL_FILES))).splitlines())
+
+
+def test_both_nodes_hold_the_exact_model_and_the_hub_served_each_file_once():
+    wanted = hub_sha256("v1")
+    assert node_sha256(HEAD) == wanted and node_sha256(WORKER) == wanted
+    assert sorted(entry["path"] for entry in served()) == sorted(MODEL_FILES)  # once per cluster
+    assert sorted(entry["path"] for entry in mirror_served()) == sorted(MODEL_FILES)  # the worker's copy
+    for node in (HEAD, WORKER):
+        assert sh(node, "readlink /srv/models/tiny").startswith("tiny.revisions/v1.")
+        marker = json.loads(sh(node, "cat /srv/models/tiny/.llmops-weights.json"))
+        assert (marker["model"], marker["revision"], len(marker["files"])) == ("acme/tiny", "v1", 4)
+        assert sh(node, "systemctl is-active llmops-weights-mirror || true").strip() != "active"
+        assert sh(node, "ls /srv/models/tiny.revisions/fetch.env 2>&1 || true").count("No such file") == 1
+
+
+def test_a_rerun_with_the_hub_down_changes_nothing_and_reads_no_weights():
+    sh(HUB, "systemctl stop hub")
+    try:
+        rc, output = deploy()
+    finally:
+        sh(HUB, "start-hub")
+    assert rc == 0, output[-3000:]
+    assert changed_count(output) == 0
+    checks = task_results(output, "Check the weights already on each node")
+    assert [result["complete"] for result in checks] == [True, True]
+    assert [result["hashed_bytes"] for result in checks] == [0, 0]  # no re-hash of the weights
+
+
+def test_a_corrupted_file_is_detected_and_only_it_is_fetched_again():
+    sh(WORKER, "printf 'XXXX' | dd of=/srv/models/tiny/model-00002-of-00002.safetensors conv=notrunc status=none")
+    before_hub, before_mirror = len(served()), len(mirror_served())
+    rc, output = deploy()
+    assert rc == 0, output[-3000:]
+    assert node_sha256(WORKER) == hub_sha256("v1")
+    assert served()[before_hub:] == []  # the head had it: nothing from the hub
+    assert [entry["path"] for entry in mirror_served()[before_mirror:]] == ["model-00002-of-00002.safetensors"]
+
+
+def test_an_interrupted_fetch_of_a_new_revision_resumes_and_fetches_only_what_changed():
+    sh(HUB, "start-hub 1000000")  # 1 MB/s: the 6 MB shard takes seconds
+    before = len(served())
+    playbook = deploy("-e", "weights_revision=v2", background=True)
+    partial = "/srv/models/tiny.revisions/v2.staging/model-00001-of-00002.safetensors.incomplete"
+    deadline = time.time() + 120
+    while time.time() < deadline and int(sh(HEAD, "stat -c %%s %s 2>/dev/null || echo 0" % partial)) < 1_500_000:
+        time.sleep(0.2)
+    sh(HEAD, "systemctl kill --signal=SIGKILL llmops-weights-fetch")  # the client dies mid-file
+    output, _ = playbook.communicate(timeout=180)
+    assert playbook.returncode != 0
+    assert "Rerun the weights phase (--tags weights) to resume" in output
+    kept = int(sh(HEAD, "stat -c %%s %s" % partial))
+    assert kept >= 1_500_000
+    assert sh(HEAD, "readlink /srv/models/tiny").startswith("tiny.revisions/v1.")  # still serving v1
+
+    sh(HUB, "start-hub")
+    rc, output = deploy("-e", "weights_revision=v2")
+    assert rc == 0, output[-3000:]
+    assert node_sha256(HEAD) == hub_sha256("v2") and node_sha256(WORKER) == hub_sha256("v2")
+    fetched = served()[before:]
+    # Only the changed shard crossed from the hub; the rest was linked from v1.
+    assert {entry["path"] for entry in fetched} == {"model-00001-of-00002.safetensors"}
+    resumed = [entry for entry in fetched if entry["complete"]]
+    assert len(resumed) == 1 and resumed[0]["range_start"] > 0
+    assert sum(entry["bytes"] for entry in fetched) < 6_000_000 + 200_000  # not fetched twice
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("weights_model=acme/nope", "model acme/nope not found"),
+        ("weights_revision=v9", "revision v9 of model acme/tiny not found"),
+    ],
+)
+def test_a_wrong_model_or_revision_stops_with_the_hub_message_and_keeps_the_model(override, message):
+    before = len(served())
+    rc, output = deploy("-e", override)
+    assert rc != 0 and message in output
+    assert served()[before:] == []
+    assert node_sha256(HEAD) == hub_sha256("v2")  # the published model is untouched
+
+
+def test_too_little_disk_on_one_node_stops_before_any_download():
+    before = len(served())
+    rc, output = deploy("-e", "weights_revision=v2", "-e", "weights_dir=/srv/small/tiny")
+    assert rc != 0
+    failures = [result["msg"] for result in task_results(output, "Check every node has room") if result.get("failed")]
+    assert len(failures) == 1 and failures[0].startswith("On %s: acme/tiny@v2 needs 7.63 MB more" % WORKER)
+    assert "has only 1.00 MB free" in failures[0] and "Nothing was downloaded" in failures[0]
+    assert served()[before:] == []
+    assert sh(HEAD, "ls /srv/small 2>&1 || true").count("No such file") == 1  # the head changed nothing either
+
+
+def test_check_mode_reports_a_new_revision_and_changes_nothing():
+    rc, output = deploy("-e", "weights_revision=v1", "--check")
+    assert rc == 0, output[-3000:]
+    assert changed_count(output) > 0
+    assert sh(HEAD, "readlink /srv/models/tiny").startswith("tiny.revisions/v2.")
