@@ -1,5 +1,5 @@
 # Developer entry points. `make test` is what CI runs (.ci/run).
-.PHONY: test setup lint unit molecule sandbox sandbox-down bench clean
+.PHONY: test setup lint unit molecule sandbox sandbox-down bench bench-weights clean
 
 test:
 	bash tests/harness/run-tests.sh
@@ -9,6 +9,7 @@ setup:
 	bash tests/harness/ensure-venv.sh
 	bash tests/harness/build-node-image.sh
 	bash tests/harness/ensure-wheelhouse.sh ray ray==2.60.0
+	bash tests/harness/ensure-wheelhouse.sh modelscope modelscope==1.40.2
 
 lint: setup
 	.venv/bin/ansible-lint
@@ -28,6 +29,9 @@ sandbox-down:
 
 bench:
 	bash bench/serve.sh
+
+bench-weights:
+	bash bench/weights.sh
 
 clean:
 	rm -rf .cache .venv
