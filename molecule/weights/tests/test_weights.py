@@ -9,7 +9,6 @@ complete model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -115,7 +114,7 @@ def test_an_interrupted_fetch_of_a_new_revision_resumes_and_fetches_only_what_ch
     while time.time() < deadline and int(sh(HEAD, "stat -c %%s %s 2>/dev/null || echo 0" % partial)) < 1_500_000:
         time.sleep(0.2)
     sh(HEAD, "systemctl kill --signal=SIGKILL llmops-weights-fetch")  # the client dies mid-file
-    output, _ = playbook.communicate(timeout=180)
+    output = playbook.communicate(timeout=180)[0]
     assert playbook.returncode != 0
     assert "Rerun the weights phase (--tags weights) to resume" in output
     kept = int(sh(HEAD, "stat -c %%s %s" % partial))

@@ -31,7 +31,8 @@ def model():
     return {"config.json": b'{"a": 1}\n', "model.safetensors": os.urandom(200_000), "tok/vocab.json": b"{}"}
 
 
-def place(weights_dir, model, wanted=WANTED):
+def place(weights_dir, model, wanted=None):
+    wanted = wanted or WANTED
     listing = listing_for(model)
     plan = weights.stage(weights_dir, wanted["revision"], listing)
     fetch_into(plan["staging_dir"], model, plan["to_fetch"])
