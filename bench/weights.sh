@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make bench-weights`: the weights phase against the physical limit, on the sandbox.
 #  (a) fetch throughput: the weights playbook placing a generated model (BENCH_WEIGHTS_MIB,
-#      default 1024 MiB) on the head from a local hub, against a raw copy of the same bytes
-#      over the same path (curl of every file from the same hub onto the same disk);
+#      default 1024 MiB) on the head from a local hub, with the ModelScope client and with the
+#      huggingface source's fetcher, against a raw copy of the same bytes over the same path
+#      (curl of every file from the same hub onto the same disk);
 #  (b) bytes the hub serves to place the model on the whole cluster, against the model size.
 # Prints figures and both ratios. Needs the sandbox (it runs `make sandbox` first).
 set -euo pipefail
@@ -36,7 +37,7 @@ size=$(du -sb "$hub_dir/model" | cut -f1)
 docker rm -f "$hub" >/dev/null 2>&1 || true
 docker run -d --name "$hub" --network "$SANDBOX_NETWORK" --label org.llmops.sandbox=1 -v "$hub_dir:/srv/hub" \
     -v "$root/roles/weights/files:/opt/llmops-hub:ro" --entrypoint python3 "$node_image" \
-    /opt/llmops-hub/modelscope_mirror.py --host 0.0.0.0 --port 8089 --log /srv/hub/served.log \
+    /opt/llmops-hub/weights_mirror.py --host 0.0.0.0 --port 8089 --log /srv/hub/served.log \
     --repo bench/model v1 /srv/hub/model >/dev/null
 until docker exec "$SANDBOX_HEAD" curl -sf -o /dev/null "http://$hub:8089/api/v1/models/bench/model/repo/files?Revision=v1"; do
     sleep 0.5
@@ -59,18 +60,27 @@ start=$(seconds)
 weights --limit "$SANDBOX_HEAD" -e "weights_dir=$head_data/models/bench-head"
 fetch=$(elapsed "$start" "$(seconds)")
 
+start=$(seconds)
+weights --limit "$SANDBOX_HEAD" -e "weights_dir=$head_data/models/bench-head-hf" -e weights_source=huggingface \
+    -e "weights_huggingface_endpoint=http://$hub:8089"
+fetch_hf=$(elapsed "$start" "$(seconds)")
+
 # (b) the whole cluster from scratch: the hub should serve the model once, whatever the node count.
 before=$(served_bytes)
-weights -e "weights_dir=$head_data/models/bench-cluster"
+weights -e '{"weights_dir": "{{ host_prep_data_root }}/models/bench-cluster"}'
 cluster_bytes=$(($(served_bytes) - before))
 
-rm -rf "$head_data"/models/bench-* "$SANDBOX_ROOT"/llmops-sandbox-worker/models/bench-*
+for node in "${SANDBOX_HOSTS[@]}"; do
+    rm -rf "${SANDBOX_ROOT:?}/$node"/models/bench-*
+done
 cat <<TEXT
 machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB RAM, $(. /etc/os-release; echo "$PRETTY_NAME")
 model: $size bytes in 3 files; nodes in the cluster: ${#SANDBOX_HOSTS[@]}
-(a) weights playbook, head only (list, disk check, client venv, fetch, verify, publish): ${fetch} s  ($(python3 -c "print(f'{$size / $fetch / 1048576:.0f}')") MiB/s)
-    raw curl of the same files from the same hub to the same disk:                          ${raw} s  ($(python3 -c "print(f'{$size / $raw / 1048576:.0f}')") MiB/s)
-    ratio playbook / raw:                                                                   $(python3 -c "print(f'{$fetch / $raw:.2f}')")
+(a) weights playbook, head only (list, disk check, fetch, verify, publish)
+      modelscope source (the ModelScope client): ${fetch} s  ($(python3 -c "print(f'{$size / $fetch / 1048576:.0f}')") MiB/s)
+      huggingface source (weights_fetch.py):     ${fetch_hf} s  ($(python3 -c "print(f'{$size / $fetch_hf / 1048576:.0f}')") MiB/s)
+    raw curl of the same files from the same hub to the same disk: ${raw} s  ($(python3 -c "print(f'{$size / $raw / 1048576:.0f}')") MiB/s)
+    ratio playbook / raw: modelscope $(python3 -c "print(f'{$fetch / $raw:.2f}')"), huggingface $(python3 -c "print(f'{$fetch_hf / $raw:.2f}')")
 (b) bytes the hub served to place the model on all ${#SANDBOX_HOSTS[@]} nodes: $cluster_bytes
     ratio served / model size:                                                              $(python3 -c "print(f'{$cluster_bytes / $size:.2f}')")
 TEXT

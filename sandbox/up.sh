@@ -55,7 +55,7 @@ if [[ "$(docker inspect --format '{{.State.Running}}' "$SANDBOX_HUB" 2>/dev/null
     docker run -d --name "$SANDBOX_HUB" --hostname "$SANDBOX_HUB" --network "$SANDBOX_NETWORK" \
         --label org.llmops.sandbox=1 -v "$hub_models:/srv/hub" \
         -v "$root/roles/weights/files:/opt/llmops-hub:ro" --entrypoint python3 "$node_image" \
-        /opt/llmops-hub/modelscope_mirror.py --host 0.0.0.0 --port "$SANDBOX_HUB_PORT" --log /srv/hub/served.log \
+        /opt/llmops-hub/weights_mirror.py --host 0.0.0.0 --port "$SANDBOX_HUB_PORT" --log /srv/hub/served.log \
         --repo "$SANDBOX_HUB_MODEL_ID" "$SANDBOX_HUB_REVISION" "/srv/hub/$SANDBOX_MODEL" >/dev/null
 fi
 

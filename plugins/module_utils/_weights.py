@@ -5,9 +5,12 @@
 Layout for a serving path W (what vLLM mounts):
   W                      symlink to W.revisions/<revision>.<n>, swapped atomically on publish
   W.revisions/<rev>.<n>/ a published, verified copy; holds MARKER (source, model, revision,
-                         and per file: size, sha256, mtime_ns)
+                         and per file: size, sha256 (or git_sha1), mtime_ns)
   W.revisions/<rev>.staging/  where fetches land; kept across failed runs so they resume
 Unchanged files move between revisions as hard links, so they are never fetched or hashed twice.
+
+A file's content is known by its SHA-256. The one exception: Hugging Face lists small files
+(stored in git, not LFS) with only their git blob id, so those carry git_sha1 instead.
 """
 
 from __future__ import annotations
@@ -61,6 +64,48 @@ def parse_modelscope_listing(document):
     if not files:
         raise WeightsError("the listing has no files")
     return sorted(files, key=lambda item: item["path"])
+
+
+def parse_huggingface_listing(document):
+    """Files of a Hugging Face model-info answer (/api/models/<id>/revision/<rev>?blobs=true) as
+    sorted [{path, size, sha256}] for LFS files and [{path, size, git_sha1}] for the others."""
+    siblings = document.get("siblings") if isinstance(document, dict) else None
+    if not isinstance(siblings, list):
+        message = document.get("error") if isinstance(document, dict) else None
+        raise WeightsError(message or "unexpected listing answer: %.200r" % (document,))
+    files = []
+    for entry in siblings:
+        path = checked_relative_path(entry.get("rfilename"))
+        lfs = entry.get("lfs") or {}
+        size = lfs.get("size", entry.get("size"))
+        if not isinstance(size, int) or size < 0:
+            raise WeightsError("the listing gives no size for %s" % path)
+        sha256, git_sha1 = (lfs.get("sha256") or "").lower(), (entry.get("blobId") or "").lower()
+        if len(sha256) == 64:
+            files.append({"path": path, "size": size, "sha256": sha256})
+        elif len(git_sha1) == 40:
+            files.append({"path": path, "size": size, "git_sha1": git_sha1})
+        else:
+            raise WeightsError("the listing gives no hash for %s: files cannot be verified" % path)
+    if not files:
+        raise WeightsError("the listing has no files")
+    return sorted(files, key=lambda item: item["path"])
+
+
+def content_key(item):
+    """What identifies a listed file's content: its SHA-256, else its git blob id."""
+    return item["sha256"] if item.get("sha256") else "git-sha1:" + item["git_sha1"]
+
+
+def content_key_of(path, item):
+    """content_key of the file at path, hashed the way item is known (reads the whole file)."""
+    if item.get("sha256"):
+        return sha256_of(path)
+    digest = hashlib.sha1(b"blob %d\0" % os.path.getsize(path))  # git's object header
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(4 << 20), b""):
+            digest.update(block)
+    return "git-sha1:" + digest.hexdigest()
 
 
 def sha256_of(path):
@@ -154,12 +199,12 @@ def check(weights_dir, wanted, files=None, full_verify=False):
             good = unchanged_since_marker(published, item)
             if good and full_verify:
                 result["hashed_bytes"] += item["size"]
-                good = sha256_of(os.path.join(published, item["path"])) == item["sha256"]
+                good = content_key_of(os.path.join(published, item["path"]), item) == content_key(item)
             if not good:
                 result["changed_files"].append(item["path"])
         if files is not None:
-            recorded = {item["path"]: item["sha256"] for item in marker["files"]}
-            wanted_files = {item["path"]: item["sha256"] for item in files}
+            recorded = {item["path"]: content_key(item) for item in marker["files"]}
+            wanted_files = {item["path"]: content_key(item) for item in files}
             result["changed_files"] = sorted(
                 set(result["changed_files"]) | {path for path in set(recorded) | set(wanted_files)
                                                 if recorded.get(path) != wanted_files.get(path)})
@@ -173,7 +218,7 @@ def check(weights_dir, wanted, files=None, full_verify=False):
 
 
 def reusable_files(weights_dir):
-    """sha256 -> path of verified files in published folders (unchanged since their marker)."""
+    """content_key -> path of verified files in published folders (unchanged since their marker)."""
     root = revisions_root(weights_dir)
     reusable = {}
     if not os.path.isdir(root):
@@ -185,7 +230,7 @@ def reusable_files(weights_dir):
         marker = read_marker(directory)
         for item in (marker or {}).get("files", []):
             if unchanged_since_marker(directory, item):
-                reusable.setdefault(item["sha256"], os.path.join(directory, item["path"]))
+                reusable.setdefault(content_key(item), os.path.join(directory, item["path"]))
     return reusable
 
 
@@ -206,7 +251,7 @@ def plan_fetch(weights_dir, revision, files):
         if _size_or_none(target) == item["size"]:
             staged += item["size"]
             continue
-        if item["sha256"] in reusable:
+        if content_key(item) in reusable:
             continue
         partial = _size_or_none(target + PARTIAL_SUFFIX) or 0
         partial = partial if partial <= item["size"] else 0
@@ -234,7 +279,7 @@ def stage(weights_dir, revision, files):
         if size is not None:
             os.unlink(target)  # a finished file of the wrong size is not worth keeping
             changed = True
-        source = plan["reusable"].get(item["sha256"])
+        source = plan["reusable"].get(content_key(item))
         if source:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             os.link(source, target)
@@ -274,9 +319,9 @@ def publish(weights_dir, wanted, files):
     if previous == "foreign":
         raise WeightsError("%s exists and was not placed by this role; it is left as it is" % weights_dir)
     verified_inodes = {}
-    for sha256, source in reusable_files(weights_dir).items():
+    for key, source in reusable_files(weights_dir).items():
         status = os.stat(source)
-        verified_inodes[(status.st_dev, status.st_ino)] = sha256
+        verified_inodes[(status.st_dev, status.st_ino)] = key
     _remove_unlisted(staging, {item["path"]: item for item in files}, keep_partial=False)
     problems, recorded, hashed = [], [], 0
     for item in files:
@@ -290,11 +335,13 @@ def publish(weights_dir, wanted, files):
             problems.append("%s has %d bytes, the listing says %d" % (item["path"], status.st_size, item["size"]))
             os.unlink(target)
             continue
-        if verified_inodes.get((status.st_dev, status.st_ino)) != item["sha256"]:
+        if verified_inodes.get((status.st_dev, status.st_ino)) != content_key(item):
             hashed += item["size"]
-            actual = sha256_of(target)
-            if actual != item["sha256"]:
-                problems.append("%s has SHA-256 %s, the listing says %s" % (item["path"], actual, item["sha256"]))
+            actual = content_key_of(target, item)
+            if actual != content_key(item):
+                kind, actual = ("SHA-256", actual) if item.get("sha256") else ("git blob id", actual.split(":")[1])
+                problems.append("%s has %s %s, the listing says %s"
+                                % (item["path"], kind, actual, item.get("sha256") or item.get("git_sha1")))
                 os.unlink(target)
                 continue
         recorded.append(dict(item, mtime_ns=status.st_mtime_ns))

@@ -12,7 +12,7 @@ version_added: 0.1.0
 description:
   - The serving path O(path) is a symlink to a published copy under C(<path>.revisions/),
     whose completion marker (C(.llmops-weights.json)) records source, model, revision, and
-    each file's size, SHA-256 and modification time.
+    each file's size, SHA-256 (git blob id for small Hugging Face files) and modification time.
   - O(state=checked) reads only. The model counts as complete when the marker names the
     wanted source, model and revision and every file still has its recorded size and
     modification time - a rerun costs a C(stat) per file, not a re-hash of the weights.
@@ -54,7 +54,8 @@ options:
     required: true
   files:
     description:
-      - The listing (as returned by M(llmops.inference.model_listing)) - C(path), C(size), C(sha256).
+      - The listing (as returned by M(llmops.inference.model_listing)) - C(path), C(size), C(sha256)
+        (or C(git_sha1), for the small files a Hugging Face listing knows only by their git blob id).
       - Required with O(state=staged) and O(state=published).
     type: list
     elements: dict
@@ -161,10 +162,12 @@ def listed_files(module):
     files = []
     for item in module.params["files"] or []:
         try:
-            files.append({"path": checked_relative_path(item.get("path")), "size": int(item["size"]),
-                          "sha256": str(item["sha256"]).lower()})
+            entry = {"path": checked_relative_path(item.get("path")), "size": int(item["size"])}
+            hash_key = "sha256" if item.get("sha256") else "git_sha1"
+            entry[hash_key] = str(item[hash_key]).lower()
+            files.append(entry)
         except (KeyError, TypeError, ValueError, WeightsError) as error:
-            module.fail_json(msg="files: each entry needs path, size and sha256 (%s): %r" % (error, item))
+            module.fail_json(msg="files: each entry needs path, size and sha256 (or git_sha1) (%s): %r" % (error, item))
     return files
 
 

@@ -7,13 +7,17 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: model_listing
-short_description: List a model's files with their sizes and SHA-256 from a ModelScope hub or a folder
+short_description: List a model's files with their sizes and hashes from a ModelScope or Hugging Face hub, or a folder
 version_added: 0.1.0
 description:
   - Asks a ModelScope hub (the public one, a mirror, or the fetch node's fan-out mirror) for
     the file listing of O(model) at O(revision) - the same call the ModelScope client makes -
-    and returns each file's path, size and SHA-256. With O(source=directory) it lists and hashes
-    a local folder instead (the weights role runs that on the control node).
+    and returns each file's path, size and SHA-256.
+  - With O(source=huggingface) asks a Hugging Face hub (or a mirror of its API) for the model's
+    info with file metadata - the call C(snapshot_download) makes. LFS files come with their
+    SHA-256; small files stored in git only with their git blob id, returned as C(git_sha1).
+  - With O(source=directory) it lists and hashes a local folder instead (the weights role runs
+    that on the control node).
   - Fails with the hub's own message for an unknown model or revision, and refuses a listing
     without sizes or hashes, or with a path that would escape the model folder.
 author:
@@ -22,21 +26,22 @@ options:
   source:
     description: Where the listing comes from.
     type: str
-    choices: [modelscope, directory]
+    choices: [modelscope, huggingface, directory]
     default: modelscope
   model:
-    description: Model id, C(owner/name). Required with O(source=modelscope).
+    description: Model id, C(owner/name). Required with O(source=modelscope) and O(source=huggingface).
     type: str
   revision:
     description: Branch, tag or commit of the model.
     type: str
     default: master
   endpoint:
-    description: Base URL of the hub, with its scheme.
+    description:
+      - Base URL of the hub, with its scheme.
+      - Defaults to C(https://modelscope.cn) or C(https://huggingface.co) by O(source).
     type: str
-    default: https://modelscope.cn
   token:
-    description: ModelScope access token, for private models.
+    description: Access token of the hub, for private or gated models.
     type: str
   path:
     description: Folder to list. Required with O(source=directory).
@@ -77,15 +82,18 @@ files:
       description: Size in bytes.
       type: int
     sha256:
-      description: SHA-256, lower-case hex.
+      description: SHA-256, lower-case hex (absent for a Hugging Face file stored in git).
+      type: str
+    git_sha1:
+      description: Git blob id, lower-case hex; only for Hugging Face files not stored in LFS.
       type: str
 total_bytes:
   description: Sum of the files' sizes.
   returned: success
   type: int
 url:
-  description: The listing URL asked (O(source=modelscope)).
-  returned: when O(source=modelscope)
+  description: The listing URL asked.
+  returned: when O(source) is a hub
   type: str
 """
 
@@ -99,56 +107,75 @@ from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible_collections.llmops.inference.plugins.module_utils._weights import (
     WeightsError,
     listing_of_directory,
+    parse_huggingface_listing,
     parse_modelscope_listing,
 )
 
+DEFAULT_ENDPOINTS = {"modelscope": "https://modelscope.cn", "huggingface": "https://huggingface.co"}
 
-def fetch_modelscope_listing(params):
+
+def listing_url(params):
     owner_name = "/".join(quote(part, safe="") for part in params["model"].split("/"))
-    url = "%s/api/v1/models/%s/repo/files?%s" % (
-        params["endpoint"].rstrip("/"), owner_name, urlencode({"Revision": params["revision"], "Recursive": "True"}))
+    if params["source"] == "huggingface":
+        return "%s/api/models/%s/revision/%s?blobs=true" % (
+            params["endpoint"], owner_name, quote(params["revision"], safe=""))
+    return "%s/api/v1/models/%s/repo/files?%s" % (
+        params["endpoint"], owner_name, urlencode({"Revision": params["revision"], "Recursive": "True"}))
+
+
+def hub_message(error):
+    """The hub's own words for an HTTP error (ModelScope: Message; Hugging Face: error)."""
+    detail = error.headers.get("X-Error-Message") or error.read().decode("utf-8", "replace")
+    try:
+        document = json.loads(detail)
+        detail = document.get("Message") or document.get("error") or detail
+    except (ValueError, AttributeError):
+        pass
+    return detail[:300]
+
+
+def fetch_hub_listing(params):
+    url = listing_url(params)
     headers = {"Authorization": "Bearer %s" % params["token"]} if params["token"] else {}
     try:
         body = open_url(url, headers=headers, timeout=params["timeout"]).read()
     except HTTPError as error:
-        detail = error.read().decode("utf-8", "replace")
-        try:
-            detail = json.loads(detail).get("Message") or detail
-        except (ValueError, AttributeError):
-            pass
-        hint = " (a private model needs a token)" if error.code in (401, 403) else ""
+        hint = " (a private or gated model needs a token)" if error.code in (401, 403) else ""
         raise WeightsError("%s answered HTTP %d for %s@%s: %s%s"
-                           % (params["endpoint"], error.code, params["model"], params["revision"], detail[:300], hint))
+                           % (params["endpoint"], error.code, params["model"], params["revision"], hub_message(error), hint))
     except (URLError, OSError) as error:
         raise WeightsError("cannot reach %s: %s" % (params["endpoint"], error))
     try:
         document = json.loads(body)
     except ValueError:
         raise WeightsError("%s did not answer JSON for the listing: %.200r" % (params["endpoint"], body))
-    return url, parse_modelscope_listing(document)
+    parse = parse_huggingface_listing if params["source"] == "huggingface" else parse_modelscope_listing
+    return url, parse(document)
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            source=dict(type="str", choices=["modelscope", "directory"], default="modelscope"),
+            source=dict(type="str", choices=["modelscope", "huggingface", "directory"], default="modelscope"),
             model=dict(type="str"),
             revision=dict(type="str", default="master"),
-            endpoint=dict(type="str", default="https://modelscope.cn"),
+            endpoint=dict(type="str"),
             token=dict(type="str", no_log=True),
             path=dict(type="path"),
             timeout=dict(type="int", default=60),
         ),
-        required_if=[("source", "modelscope", ["model"]), ("source", "directory", ["path"])],
+        required_if=[("source", "modelscope", ["model"]), ("source", "huggingface", ["model"]),
+                     ("source", "directory", ["path"])],
         supports_check_mode=True,
     )
     params = module.params
+    params["endpoint"] = (params["endpoint"] or DEFAULT_ENDPOINTS.get(params["source"], "")).rstrip("/")
     result = dict(changed=False)
     try:
         if params["source"] == "directory":
             files = listing_of_directory(params["path"])
         else:
-            result["url"], files = fetch_modelscope_listing(params)
+            result["url"], files = fetch_hub_listing(params)
     except WeightsError as error:
         module.fail_json(msg=str(error), **result)
     module.exit_json(files=files, total_bytes=sum(item["size"] for item in files), **result)

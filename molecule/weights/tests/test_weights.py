@@ -1,7 +1,7 @@
 """The weights role against the local hub, case by case, after converge and idempotence.
 
-Converge placed acme/tiny@v1 (four files, 8 MB) on the head (from the hub) and on the worker
-(from the head's mirror). Each test below runs the real weights playbook again with the
+Converge placed acme/tiny@v1 (four files, 8 MB) on the head (from the hub, ModelScope API) and
+on the worker (from the head's mirror). The last test takes the Hugging Face API of the same hub. Each test below runs the real weights playbook again with the
 molecule inventory and reads real state: files on the nodes, the hub's and the mirror's logs
 of every file body they sent. The tests run in file order; each leaves the nodes serving a
 complete model.
@@ -164,3 +164,42 @@ def test_check_mode_reports_a_new_revision_and_changes_nothing():
     assert rc == 0, output[-3000:]
     assert changed_count(output) > 0
     assert sh(HEAD, "readlink /srv/models/tiny").startswith("tiny.revisions/v2.")
+
+
+def test_the_huggingface_source_fetches_once_resumes_a_killed_fetch_and_fans_out():
+    """Same hub, its Hugging Face API; the role's own fetcher (the hf client cannot resume)."""
+    source = ["-e", "weights_source=huggingface", "-e", "weights_huggingface_endpoint=http://llmops-weights-hub:8089",
+              "-e", "weights_dir=/srv/models/hf-tiny", "-e", "weights_revision=v2"]
+    sh(HUB, "start-hub 1000000")
+    before = len(served())
+    playbook = deploy(*source, background=True)
+    partial = "/srv/models/hf-tiny.revisions/v2.staging/model-00001-of-00002.safetensors.incomplete"
+    deadline = time.time() + 120
+    while time.time() < deadline and int(sh(HEAD, "stat -c %%s %s 2>/dev/null || echo 0" % partial)) < 1_500_000:
+        time.sleep(0.2)
+    sh(HEAD, "systemctl kill --signal=SIGKILL llmops-weights-fetch")
+    output = playbook.communicate(timeout=180)[0]
+    assert playbook.returncode != 0 and "Rerun the weights phase (--tags weights) to resume" in output
+    kept = int(sh(HEAD, "stat -c %%s %s" % partial))
+    assert kept >= 1_500_000
+
+    sh(HUB, "start-hub")
+    rc, output = deploy(*source)
+    assert rc == 0, output[-3000:]
+    assert node_sha256(HEAD, "/srv/models/hf-tiny") == hub_sha256("v2")
+    assert node_sha256(WORKER, "/srv/models/hf-tiny") == hub_sha256("v2")
+    fetched = served()[before:]
+    assert {entry["api"] for entry in fetched} == {"huggingface"}
+    finished = [entry for entry in fetched if entry["complete"]]
+    assert sorted(entry["path"] for entry in finished) == sorted(MODEL_FILES)  # each file once, from the hub
+    shard = [entry for entry in finished if entry["path"] == "model-00001-of-00002.safetensors"]
+    assert shard[0]["range_start"] == kept  # continued from the partial file, not restarted
+    assert sum(entry["bytes"] for entry in fetched) < 8_000_000 + 500_000
+    mirror = served(HEAD, "/srv/models/hf-tiny.revisions/mirror.log")
+    assert sorted(entry["path"] for entry in mirror) == sorted(MODEL_FILES)  # the worker's copy, from the head
+    marker = json.loads(sh(WORKER, "cat /srv/models/hf-tiny/.llmops-weights.json"))
+    by_path = {item["path"]: item for item in marker["files"]}
+    assert marker["source"] == "huggingface" and len(by_path["config.json"]["git_sha1"]) == 40
+    assert len(by_path["model-00001-of-00002.safetensors"]["sha256"]) == 64
+    # Fan-out needs no pip on the workers: only the fetch node ever had the ModelScope client.
+    assert sh(WORKER, "ls /opt/llmops/modelscope-venv 2>&1 || true").count("No such file") == 1

@@ -155,3 +155,47 @@ def test_listing_skips_folders_and_sorts():
         {"Path": "a.json", "Type": "blob", "Size": 0, "Sha256": "a" * 64}]}}
     assert weights.parse_modelscope_listing(document) == [
         {"path": "a.json", "size": 0, "sha256": "a" * 64}, {"path": "b.bin", "size": 3, "sha256": "b" * 64}]
+
+
+def git_blob_id(data):
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def test_a_huggingface_listing_gives_lfs_files_by_sha256_and_small_files_by_git_blob_id():
+    document = {"sha": "c" * 40, "siblings": [
+        {"rfilename": "model.safetensors", "size": 5, "blobId": "a" * 40,
+         "lfs": {"sha256": "B" * 64, "size": 5, "pointerSize": 134}},
+        {"rfilename": "config.json", "size": 9, "blobId": "D" * 40},
+    ]}
+    assert weights.parse_huggingface_listing(document) == [
+        {"path": "config.json", "size": 9, "git_sha1": "d" * 40},
+        {"path": "model.safetensors", "size": 5, "sha256": "b" * 64},
+    ]
+    with pytest.raises(weights.WeightsError, match="no hash for config.json"):
+        weights.parse_huggingface_listing({"siblings": [{"rfilename": "config.json", "size": 9}]})
+    with pytest.raises(weights.WeightsError, match="unsafe file path"):
+        weights.parse_huggingface_listing({"siblings": [{"rfilename": "../x", "size": 1, "blobId": "a" * 40}]})
+    with pytest.raises(weights.WeightsError, match="Repository not found"):
+        weights.parse_huggingface_listing({"error": "Repository not found"})
+
+
+def test_files_known_by_git_blob_id_are_verified_by_it(tmp_path, model):
+    weights_dir = str(tmp_path / "tiny")
+    wanted = dict(WANTED, source="huggingface")
+    listing = [dict(item) for item in listing_for(model)]
+    for item in listing:
+        if item["path"] != "model.safetensors":  # small files: git blob id only, as the hub lists them
+            del item["sha256"]
+            item["git_sha1"] = git_blob_id(model[item["path"]])
+    plan = weights.stage(weights_dir, "v1", listing)
+    fetch_into(plan["staging_dir"], dict(model, **{"config.json": b'{"a": 9}\n'}), plan["to_fetch"])
+    with pytest.raises(weights.WeightsError, match="config.json has git blob id "):
+        weights.publish(weights_dir, wanted, listing)
+    plan = weights.stage(weights_dir, "v1", listing)
+    assert plan["to_fetch"] == ["config.json"]  # the bad file was dropped; the rest stays staged
+    fetch_into(plan["staging_dir"], model, plan["to_fetch"])
+    weights.publish(weights_dir, wanted, listing)
+    assert weights.check(weights_dir, wanted, listing, full_verify=True)["complete"]
+    # A new revision that keeps the small files links them by their git blob id.
+    plan = weights.stage(weights_dir, "v2", listing)
+    assert plan["to_fetch"] == [] and plan["bytes_needed"] == 0
