@@ -344,6 +344,7 @@ def publish(weights_dir, wanted, files):
                                 % (item["path"], kind, actual, item.get("sha256") or item.get("git_sha1")))
                 os.unlink(target)
                 continue
+            _fsync(target)  # on disk before the marker vouches for it (fetchers do not sync)
         recorded.append(dict(item, mtime_ns=status.st_mtime_ns))
     if problems:
         raise WeightsError("; ".join(problems))
@@ -357,7 +358,7 @@ def publish(weights_dir, wanted, files):
         os.unlink(link)
     os.symlink(os.path.join(os.path.basename(root), os.path.basename(final)), link)
     os.replace(link, weights_dir)  # the one atomic step readers can observe
-    _fsync_dir(os.path.dirname(weights_dir.rstrip("/")))
+    _fsync(os.path.dirname(weights_dir.rstrip("/")))
     keep = {final, previous}
     for name in os.listdir(root):
         directory = os.path.join(root, name)
@@ -374,7 +375,8 @@ def _write_json(path, document):
     os.replace(path + ".tmp", path)
 
 
-def _fsync_dir(path):
+def _fsync(path):
+    """Flush a file's or a folder's data to disk (O_RDONLY is enough for fsync on Linux)."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
