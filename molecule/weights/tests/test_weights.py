@@ -9,6 +9,7 @@ complete model.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -203,3 +204,34 @@ def test_the_huggingface_source_fetches_once_resumes_a_killed_fetch_and_fans_out
     assert len(by_path["model-00001-of-00002.safetensors"]["sha256"]) == 64
     # Fan-out needs no pip on the workers: only the fetch node ever had the ModelScope client.
     assert sh(WORKER, "ls /opt/llmops/modelscope-venv 2>&1 || true").count("No such file") == 1
+
+
+def test_the_controller_source_is_copied_once_and_fanned_out(tmp_path):
+    """A folder on the control node (this test's host): hashed there, copied to the head, fanned out."""
+    model = {"config.json": b'{"architectures": ["Qwen2ForCausalLM"]}\n', "weights/model.safetensors": os.urandom(300_000)}
+    for path, data in model.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(data)
+    source = ["-e", "weights_source=controller", "-e", "weights_controller_dir=%s" % tmp_path,
+              "-e", "weights_dir=/srv/models/ctl-tiny", "-e", "weights_revision=v1"]
+    before = len(served())
+    rc, output = deploy(*source)
+    assert rc == 0, output[-3000:]
+    wanted = {path: hashlib.sha256(data).hexdigest() for path, data in model.items()}
+    for node in (HEAD, WORKER):
+        on_node = sh(node, "cd /srv/models/ctl-tiny && sha256sum %s" % " ".join(model)).splitlines()
+        assert dict(line.split()[::-1] for line in on_node) == wanted
+        assert json.loads(sh(node, "cat /srv/models/ctl-tiny/.llmops-weights.json"))["source"] == "controller"
+    assert served()[before:] == []  # the hub is not involved
+    mirror = served(HEAD, "/srv/models/ctl-tiny.revisions/mirror.log")
+    assert sorted(entry["path"] for entry in mirror) == sorted(model)  # the worker's copy, from the head
+    rc, output = deploy(*source)
+    assert rc == 0 and changed_count(output) == 0, output[-3000:]
+
+
+def test_the_local_source_is_only_checked_and_a_missing_model_is_named():
+    rc, output = deploy("-e", "weights_source=local", "-e", "weights_dir=/srv/models/tiny")
+    assert rc == 0 and changed_count(output) == 0, output[-3000:]
+    rc, output = deploy("-e", "weights_source=local", "-e", "weights_dir=/srv/models/absent")
+    assert rc != 0
+    assert "weights_source=local but /srv/models/absent/config.json does not exist" in output
