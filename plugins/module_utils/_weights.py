@@ -101,15 +101,16 @@ def content_key_of(path, item):
     """content_key of the file at path, hashed the way item is known (reads the whole file)."""
     if item.get("sha256"):
         return sha256_of(path)
-    digest = hashlib.sha1(b"blob %d\0" % os.path.getsize(path))  # git's object header
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(4 << 20), b""):
-            digest.update(block)
-    return "git-sha1:" + digest.hexdigest()
+    header = b"blob %d\0" % os.path.getsize(path)  # git's object header
+    return "git-sha1:" + _hexdigest(path, hashlib.sha1(header))
 
 
 def sha256_of(path):
-    digest = hashlib.sha256()
+    return _hexdigest(path, hashlib.sha256())
+
+
+def _hexdigest(path, digest):
+    """digest fed with the file's bytes, as hex."""
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(4 << 20), b""):
             digest.update(block)

@@ -61,6 +61,18 @@ def download(endpoint, target, cache, *extra, model=MODEL, timeout=60):
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def kill_mid_file(process, partial):
+    """SIGKILL process (as on a node restart) once partial holds 500 kB; the bytes it kept."""
+    deadline = time.time() + 20
+    while time.time() < deadline and not (partial.exists() and partial.stat().st_size > 500_000):
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    kept = partial.stat().st_size
+    assert 0 < kept < 3_000_000  # died mid-file
+    return kept
+
+
 def served(log):
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
@@ -81,13 +93,7 @@ def test_interrupted_download_resumes_with_a_range_request(hub, model_dir, tmp_p
     client = subprocess.Popen([str(CLIENT), "download", "--model", MODEL, "--local_dir", str(tmp_path / "target")],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     partial = tmp_path / "target" / "model.safetensors.incomplete"
-    deadline = time.time() + 20
-    while time.time() < deadline and not (partial.exists() and partial.stat().st_size > 500_000):
-        time.sleep(0.1)
-    client.send_signal(signal.SIGKILL)  # the process dies mid-file, as on a node restart
-    client.wait()
-    kept = partial.stat().st_size
-    assert 0 < kept < 3_000_000
+    kept = kill_mid_file(client, partial)
 
     result = download(endpoint, tmp_path / "target", tmp_path / "cache")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -148,13 +154,7 @@ def test_the_fetcher_resumes_a_killed_download_with_a_range_request(hub, model_d
     listing_path.write_text(json.dumps(hf_listing(endpoint)))
     fetcher = fetch(endpoint, tmp_path / "target", listing_path, background=True)
     partial = tmp_path / "target" / "model.safetensors.incomplete"
-    deadline = time.time() + 20
-    while time.time() < deadline and not (partial.exists() and partial.stat().st_size > 500_000):
-        time.sleep(0.1)
-    fetcher.send_signal(signal.SIGKILL)  # dies mid-file, as on a node restart
-    fetcher.wait()
-    kept = partial.stat().st_size
-    assert 0 < kept < 3_000_000
+    kept = kill_mid_file(fetcher, partial)
 
     result = fetch(endpoint, tmp_path / "target", listing_path)
     assert result.returncode == 0, result.stderr

@@ -66,8 +66,17 @@ def hub_sha256(revision):
     return dict(line.split()[::-1] for line in sh(HUB, "cd /srv/hub/%s && sha256sum %s" % (revision, " ".join(MODEL_FILES))).splitlines())
 
 
-def node_sha256(container, weights_dir="/srv/models/tiny"):
-    return dict(line.split()[::-1] for line in sh(container, "cd %s && sha256sum %s" % (weights_dir, " ".join(MODEL_FILES))).splitlines())
+def node_sha256(container, weights_dir="/srv/models/tiny", files=tuple(MODEL_FILES)):
+    return dict(line.split()[::-1] for line in sh(container, "cd %s && sha256sum %s" % (weights_dir, " ".join(files))).splitlines())
+
+
+def kill_fetch_mid_file(partial):
+    """Kill the head's fetch unit (as on a node restart) once partial holds 1.5 MB; its size then."""
+    deadline = time.time() + 120
+    while time.time() < deadline and int(sh(HEAD, "stat -c %%s %s 2>/dev/null || echo 0" % partial)) < 1_500_000:
+        time.sleep(0.2)
+    sh(HEAD, "systemctl kill --signal=SIGKILL llmops-weights-fetch")
+    return partial
 
 
 def test_both_nodes_hold_the_exact_model_and_the_hub_served_each_file_once():
@@ -110,11 +119,7 @@ def test_an_interrupted_fetch_of_a_new_revision_resumes_and_fetches_only_what_ch
     sh(HUB, "start-hub 1000000")  # 1 MB/s: the 6 MB shard takes seconds
     before = len(served())
     playbook = deploy("-e", "weights_revision=v2", background=True)
-    partial = "/srv/models/tiny.revisions/v2.staging/model-00001-of-00002.safetensors.incomplete"
-    deadline = time.time() + 120
-    while time.time() < deadline and int(sh(HEAD, "stat -c %%s %s 2>/dev/null || echo 0" % partial)) < 1_500_000:
-        time.sleep(0.2)
-    sh(HEAD, "systemctl kill --signal=SIGKILL llmops-weights-fetch")  # the client dies mid-file
+    partial = kill_fetch_mid_file("/srv/models/tiny.revisions/v2.staging/model-00001-of-00002.safetensors.incomplete")
     output = playbook.communicate(timeout=180)[0]
     assert playbook.returncode != 0
     assert "Rerun the weights phase (--tags weights) to resume" in output
@@ -174,11 +179,7 @@ def test_the_huggingface_source_fetches_once_resumes_a_killed_fetch_and_fans_out
     sh(HUB, "start-hub 1000000")
     before = len(served())
     playbook = deploy(*source, background=True)
-    partial = "/srv/models/hf-tiny.revisions/v2.staging/model-00001-of-00002.safetensors.incomplete"
-    deadline = time.time() + 120
-    while time.time() < deadline and int(sh(HEAD, "stat -c %%s %s 2>/dev/null || echo 0" % partial)) < 1_500_000:
-        time.sleep(0.2)
-    sh(HEAD, "systemctl kill --signal=SIGKILL llmops-weights-fetch")
+    partial = kill_fetch_mid_file("/srv/models/hf-tiny.revisions/v2.staging/model-00001-of-00002.safetensors.incomplete")
     output = playbook.communicate(timeout=180)[0]
     assert playbook.returncode != 0 and "Rerun the weights phase (--tags weights) to resume" in output
     kept = int(sh(HEAD, "stat -c %%s %s" % partial))
@@ -219,8 +220,7 @@ def test_the_controller_source_is_copied_once_and_fanned_out(tmp_path):
     assert rc == 0, output[-3000:]
     wanted = {path: hashlib.sha256(data).hexdigest() for path, data in model.items()}
     for node in (HEAD, WORKER):
-        on_node = sh(node, "cd /srv/models/ctl-tiny && sha256sum %s" % " ".join(model)).splitlines()
-        assert dict(line.split()[::-1] for line in on_node) == wanted
+        assert node_sha256(node, "/srv/models/ctl-tiny", model) == wanted
         assert json.loads(sh(node, "cat /srv/models/ctl-tiny/.llmops-weights.json"))["source"] == "controller"
     assert served()[before:] == []  # the hub is not involved
     mirror = served(HEAD, "/srv/models/ctl-tiny.revisions/mirror.log")
