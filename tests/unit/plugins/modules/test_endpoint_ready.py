@@ -116,3 +116,79 @@ def test_completion_check_can_be_turned_off():
     answers = {"/health": (200, ""), "/v1/models": (200, '{"data": [{"id": "m", "max_model_len": 4096}]}')}
     poll = _readiness.evaluate(lambda url: answers[url[8:]], None, "http://x", "m", check_completion=False)
     assert poll.ready and poll.models == {"m": 4096}
+
+
+@pytest.fixture
+def docker(tmp_path):
+    from fake_docker_api import FakeDocker
+
+    fake = FakeDocker(tmp_path / "docker.sock")
+    yield fake
+    fake.close()
+
+
+def test_a_crashed_container_stops_the_wait_at_once_with_its_evidence(server, run_module, docker):
+    from fake_docker_api import inspect_document
+
+    url, _ready_file = server(ready_after=60)
+    docker.containers["vllm-serve"] = inspect_document("vllm-serve", status="restarting", exit_code=2, restarts=3)
+    docker.logs["vllm-serve"] = ["INFO starting with key sekret-key", "vllm serve: error: unrecognized arguments: --bad"]
+    result, failed = run_module(endpoint_ready.main, {
+        "url": url, "model": "tiny-qwen", "api_key": "sekret-key", "timeout": 60, "poll_interval": 0.2,
+        "containers": ["vllm-serve"], "docker_host": docker.docker_host,
+    })
+    assert failed and result["polls"] == 1
+    problem = result["container_problem"]
+    assert problem["status"] == "restarting" and problem["exit_code"] == 2 and problem["restart_count"] == 3
+    assert problem["error_line"] == "vllm serve: error: unrecognized arguments: --bad"
+    assert "vLLM said: vllm serve: error: unrecognized arguments: --bad" in result["msg"]
+    assert problem["log_tail"][0] == "INFO starting with key ********"
+    assert not problem["stale_network"]
+
+
+def test_a_restart_during_the_wait_is_noticed_within_one_poll(server, run_module, docker):
+    import threading
+
+    from fake_docker_api import inspect_document
+
+    url, _ready_file = server(ready_after=60)
+    docker.containers["vllm-serve"] = inspect_document("vllm-serve", restarts=1)
+    crash = threading.Timer(1.0, lambda: docker.containers.update(
+        {"vllm-serve": inspect_document("vllm-serve", restarts=2, exit_code=132)}))
+    crash.start()
+    result, failed = run_module(endpoint_ready.main, {
+        "url": url, "model": "tiny-qwen", "api_key": "sekret-key", "timeout": 60, "poll_interval": 0.25,
+        "containers": ["vllm-serve"], "restart_counts": {"vllm-serve": 1}, "docker_host": docker.docker_host,
+    })
+    crash.join()
+    assert failed and "restarted 1 time(s) while waiting" in result["msg"]
+    assert result["polls"] <= 1.0 / 0.25 + 2
+
+
+def test_a_stale_network_namespace_is_reported_for_repair(server, run_module, docker):
+    from fake_docker_api import inspect_document
+
+    url, _ready_file = server(ready_after=60)
+    docker.containers["vllm-serve"] = inspect_document(
+        "vllm-serve", network_mode="container:id-node", started_at="2026-12-01T10:00:00Z")
+    docker.containers["node"] = inspect_document("node", started_at="2026-12-01T11:00:00Z")
+    result, failed = run_module(endpoint_ready.main, {
+        "url": url, "model": "tiny-qwen", "timeout": 60, "containers": ["vllm-serve"],
+        "docker_host": docker.docker_host,
+    })
+    assert failed and result["container_problem"]["stale_network"]
+    assert "shares the network of node, which restarted" in result["msg"]
+
+
+def test_report_every_returns_progress_while_a_healthy_container_starts(server, run_module, docker):
+    from fake_docker_api import inspect_document
+
+    url, _ready_file = server(ready_after=60)
+    docker.containers["vllm-serve"] = inspect_document("vllm-serve")
+    result, failed = run_module(endpoint_ready.main, {
+        "url": url, "model": "tiny-qwen", "api_key": "sekret-key", "timeout": 60, "poll_interval": 0.2,
+        "report_every": 0.5, "containers": ["vllm-serve"], "docker_host": docker.docker_host,
+    })
+    assert not failed and not result["ready"] and result["failed_condition"] == "health"
+    assert result["progress"].startswith("tiny-qwen not ready: health (GET /health answered 503")
+    assert result["progress"].endswith("vllm-serve running, 0 restart(s)")

@@ -1,0 +1,52 @@
+# Copyright: llmops.inference contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters the preflight phase uses to turn a role's argument_specs errors into a message
+that names the host, the variable, the value seen and the fix."""
+
+from __future__ import annotations
+
+import json
+import re
+
+VARIABLE = re.compile(r"\b((?:host_prep|weights|vllm_serve|llmops)_[A-Za-z0-9_]+)")
+
+
+def expectation(option):
+    """What a valid value looks like, from the option's spec."""
+    if option.get("choices"):
+        return "one of " + ", ".join(str(choice) for choice in option["choices"])
+    kind = option.get("type", "str")
+    words = {"str": "a string", "int": "a whole number", "float": "a number", "bool": "true or false",
+             "dict": "a mapping (key: value)", "list": "a list", "path": "an absolute path"}
+    text = words.get(kind, "a " + kind)
+    if kind == "list" and option.get("elements"):
+        text += " of " + words.get(option["elements"], option["elements"]) + "s"
+    return text
+
+
+def explain_argument_errors(results, host, role_options, variables):
+    """One line per error: host, variable, value seen, what the spec wants, where it is documented.
+
+    results: the loop results of ansible.builtin.validate_argument_spec over role names (each
+    with item and argument_errors); role_options: role -> its argument_specs main options;
+    variables: the host's variables (hostvars[host]).
+    """
+    lines = []
+    for result in results or []:
+        role = result.get("item")
+        options = role_options.get(role, {})
+        for error in result.get("argument_errors") or []:
+            names = [name for name in VARIABLE.findall(str(error)) if name in options]
+            if not names:
+                lines.append("On %s: %s (roles/%s/README.md lists every variable)." % (host, error, role))
+                continue
+            name = names[0]
+            seen = json.dumps(variables.get(name), default=str, sort_keys=True) if name in variables else "(not set)"
+            lines.append("On %s: %s=%s is wrong: %s. Fix: set %s to %s in your inventory (roles/%s/README.md)."
+                         % (host, name, seen, error, name, expectation(options[name]), role))
+    return lines
+
+
+class FilterModule:
+    def filters(self):
+        return {"explain_argument_errors": explain_argument_errors}
