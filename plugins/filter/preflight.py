@@ -9,6 +9,8 @@ import json
 import re
 
 VARIABLE = re.compile(r"\b((?:host_prep|weights|vllm_serve|llmops)_[A-Za-z0-9_]+)")
+# Ansible's internal type names in its messages, e.g. <class '..._AnsibleTaggedList'>: "list".
+INTERNAL_TYPE = re.compile(r"<class '(?:[\w.]*\.)?_?(?:AnsibleTagged)?(\w+)'>")
 
 
 def expectation(option):
@@ -19,8 +21,9 @@ def expectation(option):
     words = {"str": "a string", "int": "a whole number", "float": "a number", "bool": "true or false",
              "dict": "a mapping (key: value)", "list": "a list", "path": "an absolute path"}
     text = words.get(kind, "a " + kind)
+    plurals = {"str": "strings", "int": "whole numbers", "float": "numbers", "dict": "mappings", "path": "paths"}
     if kind == "list" and option.get("elements"):
-        text += " of " + words.get(option["elements"], option["elements"]) + "s"
+        text += " of " + plurals.get(option["elements"], option["elements"] + "s")
     return text
 
 
@@ -36,7 +39,8 @@ def explain_argument_errors(results, host, role_options, variables):
         role = result.get("item")
         options = role_options.get(role, {})
         for error in result.get("argument_errors") or []:
-            names = [name for name in VARIABLE.findall(str(error)) if name in options]
+            error = INTERNAL_TYPE.sub(lambda match: match.group(1).lower(), str(error))
+            names = [name for name in VARIABLE.findall(error) if name in options]
             if not names:
                 lines.append("On %s: %s (roles/%s/README.md lists every variable)." % (host, error, role))
                 continue

@@ -1,6 +1,7 @@
 # Copyright: llmops.inference contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters the vllm_serve role uses to recover from a serving container that failed."""
+"""Filters of the vllm_serve role: the serving plan checked in preflight, and recovery from a
+serving container that failed (evidence, repair, rollback)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,55 @@ def waited_seconds(results, report_every):
     return round(total, 1)
 
 
+def serving_plan(accelerators, options, host, nodes, vcpus):
+    """The serving plan of the head, decided before anything changes.
+
+    accelerators: the llmops_accelerators fact; options: profile, tensor_parallel_size,
+    pipeline_parallel_size, instances (the vllm_serve_* values, 0 = automatic); nodes: how many
+    hosts inference_cluster has; vcpus: the head's CPU count. Returns profile,
+    tensor_parallel, pipeline_parallel and problems: one message per wrong input, naming the
+    host, the variable, the value seen and the fix.
+    """
+    vendor = accelerators.get("vendor", "cpu")
+    count = int(accelerators.get("count", 0))
+    instances = int(options["instances"])
+    wanted_profile = options["profile"]
+    profile = vendor if wanted_profile == "auto" else wanted_profile
+    tensor = int(options["tensor_parallel_size"]) or (1 if profile == "cpu" else max(count // max(instances, 1), 1))
+    pipeline = int(options["pipeline_parallel_size"]) or (1 if profile == "cpu" or instances > 1 else int(nodes))
+    problems = []
+    where = "On %s: " % host
+    if profile != "cpu" and profile != vendor:
+        problems.append(
+            where + "vllm_serve_profile=%s but the node has %d %s accelerator(s). Fix: set vllm_serve_profile "
+            "to auto or %s." % (wanted_profile, count, vendor, vendor))
+    elif profile == "cpu":
+        if tensor > 1:
+            problems.append(
+                where + "vllm_serve_tensor_parallel_size=%d with the cpu profile: vLLM on CPU serves one node with "
+                "tensor parallel 1 here. Fix: leave vllm_serve_tensor_parallel_size at 0 (automatic) or 1; use "
+                "vllm_serve_instances to use more cores." % tensor)
+        if instances > int(vcpus):
+            problems.append(
+                where + "vllm_serve_instances=%d but the node has %d CPU(s): each instance needs at least one. "
+                "Fix: set vllm_serve_instances to at most %d." % (instances, int(vcpus), int(vcpus)))
+    elif tensor * instances > count:
+        problems.append(
+            where + "vllm_serve_tensor_parallel_size=%d x vllm_serve_instances=%d needs %d %s accelerator(s) but "
+            "the node has %d. Fix: make tensor parallel x instances at most %d (0 = automatic)."
+            % (tensor, instances, tensor * instances, vendor, count, count))
+    if pipeline > int(nodes):
+        problems.append(
+            where + "vllm_serve_pipeline_parallel_size=%d but inference_cluster has %d node(s), one pipeline stage "
+            "each. Fix: set it to at most %d (0 = automatic)." % (pipeline, int(nodes), int(nodes)))
+    elif pipeline > 1:
+        problems.append(
+            where + "vllm_serve_pipeline_parallel_size resolves to %d (one stage per node), but serving across "
+            "nodes needs the cluster phase, which is not built yet. Fix: set vllm_serve_pipeline_parallel_size: 1 "
+            "to serve from the head alone." % pipeline)
+    return dict(profile=profile, tensor_parallel=tensor, pipeline_parallel=pipeline, problems=problems)
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -60,4 +110,5 @@ class FilterModule:
             "stale_containers": stale_containers,
             "previous_specs": previous_specs,
             "waited_seconds": waited_seconds,
+            "serving_plan": serving_plan,
         }

@@ -274,8 +274,9 @@ def main():
             module.exit_json(time_to_ready=round(now - started, 3), ready_at=now, **result)
         if problem is not None:
             module.fail_json(
-                msg="serving container %s will not become ready: %s.%s Its last %d log lines are in container_problem.log_tail."
-                % (problem["name"], problem["reason"],
+                msg="serving container %s %s: %s.%s Its last %d log lines are in container_problem.log_tail."
+                % (problem["name"], "runs but cannot serve" if problem["stale_network"] else "will not become ready",
+                   problem["reason"],
                    " vLLM said: %s." % problem["error_line"] if problem["error_line"] else "", len(problem["log_tail"])),
                 container_problem=problem,
                 **result

@@ -21,10 +21,10 @@ def docker_inspect(name):
     return json.loads(completed.stdout)[0]
 
 
-def deploy(*extra, expect_failure=False):
-    """Run the user's command against the sandbox; return (output, {host: recap counts})."""
+def run_playbook(playbook, *extra, expect_failure=False):
+    """Run a playbook against the sandbox; return (output, {host: recap counts})."""
     completed = subprocess.run(
-        [str(REPO_ROOT / ".venv/bin/ansible-playbook"), "deploy.yml", "-i", "inventories/sandbox", *extra],
+        [str(REPO_ROOT / ".venv/bin/ansible-playbook"), playbook, "-i", "inventories/sandbox", *extra],
         cwd=REPO_ROOT, capture_output=True, text=True, check=False,
     )
     assert (completed.returncode != 0) is expect_failure, completed.stdout[-3000:] + completed.stderr[-2000:]
@@ -32,7 +32,12 @@ def deploy(*extra, expect_failure=False):
         match["host"]: {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", match["counts"])}
         for match in re.finditer(r"^(?P<host>\S+)\s+:\s+(?P<counts>ok=.*)$", completed.stdout, re.MULTILINE)
     }
-    return completed.stdout, recap
+    return completed.stdout + completed.stderr, recap
+
+
+def deploy(*extra, expect_failure=False):
+    """Run the user's command against the sandbox; return (output, {host: recap counts})."""
+    return run_playbook("deploy.yml", *extra, expect_failure=expect_failure)
 
 
 @pytest.fixture(scope="session")

@@ -61,6 +61,17 @@ def free_port():
         return probe.getsockname()[1]
 
 
+def wait_listening(port, what):
+    """Return once something listens on 127.0.0.1:port (about 5 s at most)."""
+    for _attempt in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("%s never listened on port %d" % (what, port))
+
+
 @pytest.fixture
 def spawn():
     """spawn(argv, port): start a server process, wait until it listens; stopped at teardown."""
@@ -68,13 +79,7 @@ def spawn():
 
     def start(argv, port):
         processes.append(subprocess.Popen(argv))
-        for _attempt in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("%s never listened on port %d" % (argv, port))
+        wait_listening(port, argv)
 
     yield start
     for process in processes:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import free_port
+from conftest import free_port, wait_listening
 from ansible_collections.llmops.inference.plugins.module_utils._weights import parse_huggingface_listing
 
 FILES = Path(__file__).resolve().parents[2] / "roles" / "weights" / "files"
@@ -188,3 +188,21 @@ def test_the_fetcher_stops_with_the_hub_message(hub, tmp_path, model, revision, 
     result = fetch(endpoint, tmp_path / "target", listing_path, model=model, revision=revision)
     assert result.returncode == 1 and "config.json: HTTP 404 (%s)" % message in result.stderr
     assert served(log) == []
+
+
+def test_the_mirror_exits_once_idle_but_not_while_a_download_is_open(model_dir, tmp_path):
+    """--idle-exit: a fan-out whose run was interrupted does not leave the model served."""
+    port = free_port()
+    mirror = subprocess.Popen([sys.executable, str(HUB), "--port", str(port), "--idle-exit", "1.5",
+                               "--rate", "1000000", "--repo", MODEL, "master", str(model_dir)])
+    try:
+        wait_listening(port, "the mirror")
+        started = time.monotonic()
+        # A 3 MB body at 1 MB/s keeps a request open for about 3 s, longer than the idle limit.
+        body = requests.get("http://127.0.0.1:%d/api/v1/models/%s/repo?Revision=master&FilePath=model.safetensors"
+                            % (port, MODEL), timeout=30).content
+        assert len(body) == 3_000_000 and time.monotonic() - started > 2.5
+        assert mirror.wait(timeout=10) == 0
+        assert time.monotonic() - started < 3.0 + 1.5 + 3
+    finally:
+        mirror.kill()

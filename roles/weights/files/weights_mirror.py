@@ -21,10 +21,12 @@ and small files only by their git blob id.
 A folder published by the role carries its marker (.llmops-weights.json), whose verified hashes
 are served as they are; any other folder is hashed once at start. --log writes one JSON line
 per file body sent (api, path, revision, range start, bytes), so tests and operators can count
-what was served; --rate limits each download.
+what was served; --rate limits each download. --idle-exit ends the mirror once no request has
+been open for that many seconds: a fan-out whose run was interrupted does not leave the model
+served on the node's address.
 
 Usage: python3 weights_mirror.py --port P [--host ADDR] [--log FILE] [--rate BYTES_PER_S]
-           --repo OWNER/NAME REVISION DIR [--repo ...]
+           [--idle-exit SECONDS] --repo OWNER/NAME REVISION DIR [--repo ...]
 Standard library only: it runs with the node's own python3.
 """
 
@@ -97,11 +99,41 @@ def etag_of(item):
     return item["sha256"] if is_lfs(item) else item["git_sha1"]
 
 
-def build_handler(repos, log_path, rate):
+class Activity:
+    """Open requests and the time the last one ended, for --idle-exit."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.open = 0
+        self.last = time.monotonic()
+
+    def __enter__(self):
+        with self.lock:
+            self.open += 1
+
+    def __exit__(self, *_exc):
+        with self.lock:
+            self.open -= 1
+            self.last = time.monotonic()
+
+    def idle_for(self):
+        with self.lock:
+            return 0.0 if self.open else time.monotonic() - self.last
+
+
+def exit_when_idle(server, activity, seconds):
+    """Shut the server down once no request has been open for `seconds`."""
+    while activity.idle_for() < seconds:
+        time.sleep(min(1.0, seconds / 4))
+    server.shutdown()
+
+
+def build_handler(repos, log_path, rate, activity):
     log_lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
 
         def log_message(self, *_args):
             pass
@@ -121,6 +153,11 @@ def build_handler(repos, log_path, rate):
             self.do_GET()
 
         def do_GET(self):  # noqa: N802 - http.server's naming
+            # Counted while answering, not while a kept-alive connection sits idle.
+            with activity:
+                self.route()
+
+        def route(self):
             url = urlparse(self.path)
             parts = [unquote(part) for part in url.path.strip("/").split("/")]
             if parts[:3] == ["api", "v1", "models"] and len(parts) >= 6:
@@ -261,6 +298,8 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log", default="")
     parser.add_argument("--rate", type=float, default=0.0, help="bytes per second per download; 0 = unlimited")
+    parser.add_argument("--idle-exit", type=float, default=0.0,
+                        help="exit after this many seconds with no request open; 0 = serve until stopped")
     parser.add_argument("--repo", nargs=3, action="append", metavar=("MODEL_ID", "REVISION", "DIR"), required=True)
     options = parser.parse_args()
     repos = {}
@@ -272,7 +311,10 @@ def main():
             # A stable stand-in for the commit id a real hub resolves the revision to.
             "commit": hashlib.sha1(("%s@%s" % (model_id, revision)).encode()).hexdigest(),
         }
-    server = ThreadingHTTPServer((options.host, options.port), build_handler(repos, options.log, options.rate))
+    activity = Activity()
+    server = ThreadingHTTPServer((options.host, options.port), build_handler(repos, options.log, options.rate, activity))
+    if options.idle_exit > 0:
+        threading.Thread(target=exit_when_idle, args=(server, activity, options.idle_exit), daemon=True).start()
     server.serve_forever()
 
 

@@ -1,0 +1,222 @@
+"""Faults a production deployment meets, on the sandbox's real vLLM (CPU build): crashes,
+operators, a node restart, an interrupted run, bad input, secrets at -vvv. Runs after
+test_sandbox.py; each test leaves the sandbox serving its default spec again."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import HEAD, KEY_FILE, MODEL, REPO_ROOT, deploy, docker_inspect, run_playbook
+
+SERVING = HEAD + "-vllm"
+WORKER = "llmops-sandbox-worker"
+SANDBOX_ROOT = Path("/var/tmp/llmops-sandbox")
+WORKER_MODEL = SANDBOX_ROOT / WORKER / "models" / "tiny-qwen"
+HUB_LOG = SANDBOX_ROOT / "hub" / "served.log"
+SERVING_IMAGE = "llmops-vllm-cpu:0.32.0"
+
+
+def on_node(node, command):
+    return subprocess.run(["docker", "exec", node, "bash", "-c", command], capture_output=True, text=True,
+                          check=False).stdout
+
+
+def serves(base_url, api_key):
+    try:
+        response = requests.post(base_url + "/completions", headers={"Authorization": "Bearer " + api_key},
+                                 json={"model": MODEL, "prompt": "hi", "max_tokens": 1}, timeout=10)
+        return response.status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def wait_until_serving(base_url, api_key, timeout=240):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if serves(base_url, api_key):
+            return
+        time.sleep(2)
+    state = docker_inspect(SERVING)["State"]
+    raise AssertionError("the endpoint did not serve again within %ds; container state %s" % (timeout, state))
+
+
+def flat(output):
+    """The output with Ansible's line wrapping undone, so a phrase can be searched as one line."""
+    return " ".join(output.split())
+
+
+def all_unchanged(recap):
+    return recap and all(counts["changed"] == 0 and counts["failed"] == 0 for counts in recap.values())
+
+
+def remove_worker_weights():
+    subprocess.run(["rm", "-rf", str(WORKER_MODEL), str(WORKER_MODEL) + ".revisions"], check=True)
+
+
+def hub_requests():
+    return len(HUB_LOG.read_text().splitlines()) if HUB_LOG.exists() else 0
+
+
+def test_serving_image_grants_amx_to_the_processes_vllm_spawns():
+    """On an AMX CPU every spawned or forked child must hold the AMX permission; elsewhere the
+    hook must run and leave the process alone. Decided by this machine's own CPU flags."""
+    check = REPO_ROOT / "tests" / "e2e" / "amx_check.py"
+    completed = subprocess.run(
+        ["docker", "run", "--rm", "-v", "%s:/opt/check/amx_check.py:ro" % check, "--entrypoint", "python",
+         SERVING_IMAGE, "/opt/check/amx_check.py"], capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    for method in ("spawn", "fork"):
+        assert report[method]["state"] == ("granted" if report["cpu_has_amx"] else "unavailable"), report
+
+
+def test_check_mode_on_a_node_without_the_model_changes_nothing():
+    remove_worker_weights()
+    output, recap = deploy("--check", "--tags", "weights")
+    assert recap[WORKER]["failed"] == 0 and "Would fetch 6 file(s) of llmops/tiny-qwen@v1" in flat(output), output[-3000:]
+    assert not WORKER_MODEL.exists() and not Path(str(WORKER_MODEL) + ".revisions").exists()
+
+
+def test_interrupted_fan_out_leaves_nothing_open_and_a_rerun_completes():
+    remove_worker_weights()
+    hub_before = hub_requests()
+    command = [str(REPO_ROOT / ".venv/bin/ansible-playbook"), "deploy.yml", "-i", "inventories/sandbox",
+               "--tags", "weights", "-e", "weights_mirror_idle_exit=5"]
+    run = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and on_node(HEAD, "systemctl is-active llmops-weights-mirror").strip() != "active":
+        time.sleep(0.2)
+    # As a lost control node or Ctrl-C twice would: the whole run dies at once.
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    killed = time.time()
+    assert deadline > killed, "the fan-out mirror never started"
+    while time.time() < killed + 20 and on_node(HEAD, "systemctl is-active llmops-weights-mirror").strip() == "active":
+        time.sleep(0.5)
+    assert on_node(HEAD, "systemctl is-active llmops-weights-mirror").strip() != "active"
+    assert time.time() - killed < 5 + 10  # the idle limit, plus the unit's stop
+    assert not list(SANDBOX_ROOT.glob("*/models/*.revisions/fetch.env"))
+    _output, recap = deploy("--tags", "weights")
+    assert recap[WORKER]["failed"] == 0 and (WORKER_MODEL / "config.json").exists()
+    assert hub_requests() == hub_before  # the head's verified copy was not fetched again
+    assert all_unchanged(deploy("--tags", "weights")[1])
+
+
+def test_hub_token_and_api_key_stay_out_of_a_vvv_run_and_the_logs():
+    """A -vvv run that fetches with a hub token (the worker from the hub, real ModelScope client)
+    and reruns the serve phase: neither secret in the output, the journals or the logs."""
+    remove_worker_weights()
+    token = "ms-" + secrets.token_hex(16)
+    output, recap = deploy("-vvv", "-e", "weights_fetch_host=" + WORKER, "-e", "weights_modelscope_token=" + token)
+    assert recap[WORKER]["failed"] == 0 and recap[HEAD]["changed"] == 0, output[-3000:]
+    api_key = KEY_FILE.read_text().strip()
+    places = {"the -vvv output": output}
+    for node in (HEAD, WORKER):
+        places["journal of " + node] = on_node(node, "journalctl --no-pager -o cat")
+    places["log of " + SERVING] = subprocess.run(["docker", "logs", SERVING], capture_output=True, text=True).stdout
+    for name, text in places.items():
+        assert token not in text and api_key not in text, "a secret appears in %s" % name
+    assert "TASK [llmops.inference.vllm_serve : Create or update the serving containers]" in output
+    assert "TASK [llmops.inference.weights : Start the download (or attach to one still running)]" in output
+    assert not list(SANDBOX_ROOT.glob("*/models/*.revisions/fetch.env"))
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ({"vllm_serve_extra_env": ["A=1"]},
+     'vllm_serve_extra_env=["A=1"] is wrong: argument \'vllm_serve_extra_env\' is of type list'),
+    ({"vllm_serve_profile": "gpu"}, 'vllm_serve_profile="gpu" is wrong: value of vllm_serve_profile must be one of'),
+    ({"vllm_serve_tensor_parallel_size": 4}, "vllm_serve_tensor_parallel_size=4 with the cpu profile"),
+    ({"vllm_serve_pipeline_parallel_size": 2}, "serving across nodes needs the cluster phase"),
+    ({"llmops_min_accelerators": 8}, "llmops_min_accelerators=8, but the node has 0 cpu accelerator(s)"),
+])
+def test_every_class_of_bad_input_stops_in_preflight(extra, expected):
+    before = docker_inspect(SERVING)["Id"]
+    output, recap = deploy("-e", json.dumps(extra), expect_failure=True)
+    assert expected in flat(output) and "On llmops-sandbox-" in output and "Fix:" in output, output[-3000:]
+    assert "PLAY [Prepare every inference node]" not in output
+    assert all(counts["changed"] == 0 for counts in recap.values()), recap
+    assert docker_inspect(SERVING)["Id"] == before
+
+
+def test_operator_daemon_json_keys_survive_a_partial_run():
+    """Regression: with preflight skipped, the merge used to start from an empty object."""
+    original = on_node(HEAD, "cat /etc/docker/daemon.json")
+    settings = json.loads(original)
+    settings["registry-mirrors"] = ["https://mirror.example.internal"]
+    subprocess.run(["docker", "exec", "-i", HEAD, "tee", "/etc/docker/daemon.json"], input=json.dumps(settings),
+                   text=True, capture_output=True, check=True)
+    try:
+        run_playbook("playbooks/host.yml", "--tags", "host_prep_configure")
+        assert json.loads(on_node(HEAD, "cat /etc/docker/daemon.json"))["registry-mirrors"] == settings["registry-mirrors"]
+    finally:
+        subprocess.run(["docker", "exec", "-i", HEAD, "tee", "/etc/docker/daemon.json"], input=original,
+                       text=True, capture_output=True, check=True)
+
+
+def test_main_process_killed_from_the_host_comes_back_and_a_rerun_changes_nothing(base_url, api_key):
+    container = docker_inspect(SERVING)
+    os.kill(container["State"]["Pid"], signal.SIGKILL)  # as a crash would: the restart policy applies
+    wait_until_serving(base_url, api_key)
+    after = docker_inspect(SERVING)
+    assert after["Id"] == container["Id"] and after["RestartCount"] == container["RestartCount"] + 1
+    assert all_unchanged(deploy()[1])
+
+
+def test_engine_killed_inside_the_container_restarts_it_and_it_serves(base_url, api_key):
+    restarts = docker_inspect(SERVING)["RestartCount"]
+    subprocess.run(["docker", "exec", SERVING, "pkill", "-KILL", "-f", "VLLM::EngineCore"], check=True)
+    wait_until_serving(base_url, api_key)
+    assert docker_inspect(SERVING)["RestartCount"] == restarts + 1
+    assert all_unchanged(deploy("--tags", "serve")[1])
+
+
+def test_operator_stop_is_undone_by_the_next_run(base_url, api_key):
+    subprocess.run(["docker", "stop", SERVING], check=True, capture_output=True)
+    output, recap = deploy("--tags", "serve")
+    assert recap[HEAD]["changed"] == 1 and recap[HEAD]["failed"] == 0, output[-2000:]
+    assert docker_inspect(SERVING)["State"]["Running"] and serves(base_url, api_key)
+
+
+def test_removed_serving_container_is_recreated_alone(base_url, api_key):
+    head_before = docker_inspect(HEAD)["Id"]
+    subprocess.run(["docker", "rm", "-f", SERVING], check=True, capture_output=True)
+    output, recap = deploy()
+    assert recap[HEAD]["changed"] == 1 and recap[WORKER]["changed"] == 0, output[-2000:]
+    assert docker_inspect(HEAD)["Id"] == head_before and serves(base_url, api_key)
+
+
+def test_a_flag_that_makes_vllm_exit_fails_fast_and_the_previous_container_serves_again(base_url, api_key):
+    spec_before = docker_inspect(SERVING)["Config"]["Labels"]["org.llmops.spec-hash"]
+    started = time.time()
+    output, _recap = deploy("--tags", "serve", "-e", '{"vllm_serve_extra_args": ["--no-such-flag"]}',
+                            expect_failure=True)
+    took = time.time() - started
+    assert "vLLM said: vllm: error: unrecognized arguments: --no-such-flag" in flat(output), output[-3000:]
+    assert " log lines of %s: | " % SERVING in flat(output)
+    assert "Rolled back: the previous serving container(s) serve again" in flat(output)
+    # Fails at the first poll that sees the crash, not after vllm_serve_ready_timeout (300 s here);
+    # the rest of the time is the rollback's own start.
+    assert took < 200, took
+    assert docker_inspect(SERVING)["Config"]["Labels"]["org.llmops.spec-hash"] == spec_before
+    assert serves(base_url, api_key)
+
+
+def test_node_restart_is_repaired_by_a_rerun(base_url, api_key):
+    """The sandbox's serving container shares its node's network namespace; after the node
+    restarts it runs on in the old one. A rerun restarts it once and says why."""
+    subprocess.run(["docker", "restart", HEAD], check=True, capture_output=True)
+    output, recap = deploy()
+    assert recap[HEAD]["failed"] == 0, output[-3000:]
+    assert "Restarting %s once: it shares the network of %s, which restarted" % (SERVING, HEAD) in flat(output)
+    assert serves(base_url, api_key)
+    assert all_unchanged(deploy("--tags", "serve")[1])

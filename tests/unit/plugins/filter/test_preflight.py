@@ -1,0 +1,50 @@
+"""The preflight filter that turns argument_specs errors into host / variable / value / fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.llmops.inference.plugins.filter.preflight import explain_argument_errors
+
+OPTIONS = {
+    "vllm_serve": {
+        "vllm_serve_profile": {"type": "str", "choices": ["auto", "nvidia", "vastai", "cpu"]},
+        "vllm_serve_extra_env": {"type": "dict"},
+        "vllm_serve_extra_args": {"type": "list", "elements": "str"},
+    },
+}
+
+
+@pytest.mark.parametrize("error, variables, expected", [
+    # As ansible-core 2.19's validate_argument_spec words them.
+    ("value of vllm_serve_profile must be one of: auto, nvidia, vastai, cpu, got: gpu",
+     {"vllm_serve_profile": "gpu"},
+     'On head: vllm_serve_profile="gpu" is wrong: value of vllm_serve_profile must be one of: auto, nvidia, '
+     "vastai, cpu, got: gpu. Fix: set vllm_serve_profile to one of auto, nvidia, vastai, cpu in your inventory "
+     "(roles/vllm_serve/README.md)."),
+    ("argument 'vllm_serve_extra_env' is of type list and we were unable to convert to dict: "
+     "<class 'ansible.module_utils._internal._datatag._AnsibleTaggedList'> cannot be converted to a dict",
+     {"vllm_serve_extra_env": ["A=1"]},
+     'On head: vllm_serve_extra_env=["A=1"] is wrong: argument \'vllm_serve_extra_env\' is of type list and we '
+     "were unable to convert to dict: list cannot be converted to a dict. Fix: set vllm_serve_extra_env to a "
+     "mapping (key: value) in your inventory (roles/vllm_serve/README.md)."),
+])
+def test_each_error_names_host_variable_value_and_fix(error, variables, expected):
+    results = [{"item": "vllm_serve", "argument_errors": [error]}]
+    assert explain_argument_errors(results, "head", OPTIONS, variables) == [expected]
+
+
+def test_list_elements_are_named_in_the_fix():
+    results = [{"item": "vllm_serve", "argument_errors": ["Elements value for option 'vllm_serve_extra_args' is of type dict"]}]
+    line = explain_argument_errors(results, "head", OPTIONS, {"vllm_serve_extra_args": [{"a": 1}]})[0]
+    assert line.endswith("Fix: set vllm_serve_extra_args to a list of strings in your inventory (roles/vllm_serve/README.md).")
+
+
+def test_an_error_naming_no_known_variable_is_kept_as_it_is():
+    results = [{"item": "vllm_serve", "argument_errors": ["something odd"]}]
+    assert explain_argument_errors(results, "head", OPTIONS, {}) == [
+        "On head: something odd (roles/vllm_serve/README.md lists every variable)."]
+
+
+def test_only_roles_with_errors_produce_lines():
+    assert explain_argument_errors([{"item": "vllm_serve"}], "head", OPTIONS, {}) == []
