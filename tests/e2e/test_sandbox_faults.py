@@ -123,7 +123,8 @@ def test_hub_token_and_api_key_stay_out_of_a_vvv_run_and_the_logs():
     places = {"the -vvv output": output}
     for node in (HEAD, WORKER):
         places["journal of " + node] = on_node(node, "journalctl --no-pager -o cat")
-    places["log of " + SERVING] = subprocess.run(["docker", "logs", SERVING], capture_output=True, text=True).stdout
+    logs = subprocess.run(["docker", "logs", SERVING], capture_output=True, text=True, check=True)
+    places["log of " + SERVING] = logs.stdout + logs.stderr  # vLLM logs to stderr
     for name, text in places.items():
         assert token not in text and api_key not in text, "a secret appears in %s" % name
     assert "TASK [llmops.inference.vllm_serve : Create or update the serving containers]" in output

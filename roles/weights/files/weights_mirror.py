@@ -134,7 +134,6 @@ def build_handler(repos, log_path, rate, activity):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-
         def log_message(self, *_args):
             pass
 
