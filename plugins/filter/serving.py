@@ -45,6 +45,16 @@ def previous_specs(containers):
     return sorted(specs, key=lambda spec: spec["name"])
 
 
+def restart_counts(results):
+    """{name: RestartCount} from the loop results of the task that started the containers."""
+    counts = {}
+    for result in results or []:
+        container = result.get("container") or {}
+        if "RestartCount" in container:
+            counts[result["item"]["name"]] = container["RestartCount"]
+    return counts
+
+
 def waited_seconds(results, report_every):
     """Seconds spent in readiness waits run as until loops of report_every-second windows."""
     total = 0.0
@@ -110,5 +120,6 @@ class FilterModule:
             "stale_containers": stale_containers,
             "previous_specs": previous_specs,
             "waited_seconds": waited_seconds,
+            "restart_counts": restart_counts,
             "serving_plan": serving_plan,
         }

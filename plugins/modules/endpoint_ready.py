@@ -65,7 +65,8 @@ options:
     default: []
   restart_counts:
     description:
-      - RestartCount of each of O(containers) when the wait began (by name; missing means 0).
+      - RestartCount of each of O(containers) when the wait began, by name; one not named here
+        starts from the count seen at this call's first poll.
       - A higher count during the wait means the container crashed and came back.
     type: dict
     default: {}
@@ -196,12 +197,18 @@ def make_http(module):
     return (lambda url: request("GET", url)), (lambda url, payload: request("POST", url, payload))
 
 
-def watch(docker, params):
-    """(problem dict or None, states phrase) for the watched containers."""
+def watch(docker, params, baselines):
+    """(problem dict or None, states phrase) for the watched containers.
+
+    baselines: name -> RestartCount the wait started from; a container not in
+    O(restart_counts) gets the count of its first poll.
+    """
     phrases = []
     for name in params["containers"]:
         inspect = docker.inspect(name)
-        problem = container_problem(name, inspect, int(params["restart_counts"].get(name, 0)))
+        if inspect is not None:
+            baselines.setdefault(name, inspect.get("RestartCount", 0))
+        problem = container_problem(name, inspect, int(baselines.get(name, 0)))
         stale = None
         if problem is None:
             mode = ((inspect.get("HostConfig") or {}).get("NetworkMode") or "")
@@ -244,6 +251,7 @@ def main():
     docker = DockerSocket(params["docker_host"]) if params["containers"] else None
     http_get, http_post = make_http(module)
     started = time.time()
+    baselines = dict((name, int(count)) for name, count in params["restart_counts"].items())
     window = params["report_every"] or params["timeout"]
     deadline = started + min(params["timeout"], window)
     polls = 0
@@ -253,7 +261,7 @@ def main():
         problem, states = (None, "")
         if not poll.ready and docker is not None:
             try:
-                problem, states = watch(docker, params)
+                problem, states = watch(docker, params, baselines)
             except (OSError, RuntimeError, ValueError) as error:
                 module.fail_json(msg="cannot watch the serving containers through %s: %s" % (params["docker_host"], error))
         now = time.time()

@@ -91,3 +91,11 @@ def test_previous_specs_come_from_the_labels_sorted_by_name():
 def test_waited_seconds_adds_the_windows_of_every_wait():
     results = [{"attempts": 4, "time_to_ready": 2.5}, {"attempts": 1, "time_to_ready": 0.2}, {"skipped": True}]
     assert serving.waited_seconds(results, 10) == 32.7
+
+
+def test_restart_counts_come_from_the_start_results():
+    results = [
+        {"item": {"name": "a"}, "container": {"RestartCount": 2}},
+        {"item": {"name": "b"}, "skipped": True},
+    ]
+    assert serving.restart_counts(results) == {"a": 2}

@@ -192,3 +192,21 @@ def test_report_every_returns_progress_while_a_healthy_container_starts(server, 
     assert not failed and not result["ready"] and result["failed_condition"] == "health"
     assert result["progress"].startswith("tiny-qwen not ready: health (GET /health answered 503")
     assert result["progress"].endswith("vllm-serve running, 0 restart(s)")
+
+
+def test_a_container_not_in_restart_counts_is_counted_from_the_first_poll(server, run_module, docker):
+    import threading
+
+    from fake_docker_api import inspect_document
+
+    url, _ready_file = server(ready_after=60)
+    docker.containers["vllm-serve"] = inspect_document("vllm-serve", restarts=5)  # crashes before this run
+    crash = threading.Timer(1.0, lambda: docker.containers.update(
+        {"vllm-serve": inspect_document("vllm-serve", restarts=6)}))
+    crash.start()
+    result, failed = run_module(endpoint_ready.main, {
+        "url": url, "model": "tiny-qwen", "timeout": 60, "poll_interval": 0.25,
+        "containers": ["vllm-serve"], "docker_host": docker.docker_host,
+    })
+    crash.join()
+    assert failed and "restarted 1 time(s) while waiting" in result["msg"] and result["polls"] > 1
