@@ -45,7 +45,11 @@ def explain_argument_errors(results, host, role_options, variables):
                 lines.append("On %s: %s (roles/%s/README.md lists every variable)." % (host, error, role))
                 continue
             name = names[0]
-            seen = json.dumps(variables.get(name), default=str, sort_keys=True) if name in variables else "(not set)"
+            if options[name].get("no_log"):
+                seen = "(hidden)"
+                error = error.replace(str(variables.get(name)), "********") if variables.get(name) else error
+            else:
+                seen = json.dumps(variables.get(name), default=str, sort_keys=True) if name in variables else "(not set)"
             lines.append("On %s: %s=%s is wrong: %s. Fix: set %s to %s in your inventory (roles/%s/README.md)."
                          % (host, name, seen, error, name, expectation(options[name]), role))
     return lines

@@ -96,6 +96,10 @@ def serving_plan(accelerators, options, host, nodes, vcpus):
             problems.append(
                 where + "vllm_serve_instances=%d but the node has %d CPU(s): each instance needs at least one. "
                 "Fix: set vllm_serve_instances to at most %d." % (instances, int(vcpus), int(vcpus)))
+    elif tensor * instances > count and not int(options["tensor_parallel_size"]):
+        problems.append(
+            where + "vllm_serve_instances=%d needs at least one %s accelerator each but the node has %d. Fix: set "
+            "vllm_serve_instances to at most %d." % (instances, vendor, count, max(count, 1)))
     elif tensor * instances > count:
         problems.append(
             where + "vllm_serve_tensor_parallel_size=%d x vllm_serve_instances=%d needs %d %s accelerator(s) but "

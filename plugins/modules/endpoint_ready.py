@@ -289,9 +289,13 @@ def main():
                 container_problem=problem,
                 **result
             )
-        if now + params["poll_interval"] > deadline:
-            if params["report_every"]:
+        if params["report_every"]:
+            # A window: poll until its end, then hand back a progress line.
+            if now >= deadline:
                 module.exit_json(msg="not ready yet: " + progress, **result)
+            time.sleep(min(params["poll_interval"], deadline - now))
+            continue
+        if now + params["poll_interval"] > deadline:
             module.fail_json(
                 msg="endpoint %s not ready after %ss: condition '%s' not met: %s"
                 % (params["url"], params["timeout"], poll.failed_condition, poll.error),

@@ -75,8 +75,11 @@ def test_serving_image_grants_amx_to_the_processes_vllm_spawns():
          SERVING_IMAGE, "/opt/check/amx_check.py"], capture_output=True, text=True, check=False)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     report = json.loads(completed.stdout.strip().splitlines()[-1])
-    for method in ("spawn", "fork"):
-        assert report[method]["state"] == ("granted" if report["cpu_has_amx"] else "unavailable"), report
+    assert report["pth_files"] == ["llmops-amx-permission.pth"]
+    for process in (report, report["spawn"], report["fork"]):
+        assert process["hook_loaded"], report  # loaded by the interpreter itself, not by the check
+        if report["cpu_has_amx"]:
+            assert process["mask"] & (3 << 17) == 3 << 17, report
 
 
 def test_check_mode_on_a_node_without_the_model_changes_nothing():
@@ -90,7 +93,7 @@ def test_interrupted_fan_out_leaves_nothing_open_and_a_rerun_completes():
     remove_worker_weights()
     hub_before = hub_requests()
     command = [str(REPO_ROOT / ".venv/bin/ansible-playbook"), "deploy.yml", "-i", "inventories/sandbox",
-               "--tags", "weights", "-e", "weights_mirror_idle_exit=5"]
+               "--tags", "weights", "-e", "weights_mirror_idle_exit=3"]
     run = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)
     deadline = time.time() + 120
@@ -101,10 +104,11 @@ def test_interrupted_fan_out_leaves_nothing_open_and_a_rerun_completes():
     run.wait()
     killed = time.time()
     assert deadline > killed, "the fan-out mirror never started"
-    while time.time() < killed + 20 and on_node(HEAD, "systemctl is-active llmops-weights-mirror").strip() == "active":
+    while time.time() < killed + 30 and on_node(HEAD, "systemctl is-active llmops-weights-mirror").strip() == "active":
         time.sleep(0.5)
     assert on_node(HEAD, "systemctl is-active llmops-weights-mirror").strip() != "active"
-    assert time.time() - killed < 5 + 10  # the idle limit, plus the unit's stop
+    # The idle limit (3 s, 15 s when no request came yet), plus the unit's stop.
+    assert time.time() - killed < 15 + 10
     assert not list(SANDBOX_ROOT.glob("*/models/*.revisions/fetch.env"))
     _output, recap = deploy("--tags", "weights")
     assert recap[WORKER]["failed"] == 0 and (WORKER_MODEL / "config.json").exists()

@@ -206,3 +206,17 @@ def test_the_mirror_exits_once_idle_but_not_while_a_download_is_open(model_dir, 
         assert time.monotonic() - started < 3.0 + 1.5 + 3
     finally:
         mirror.kill()
+
+
+def test_the_mirror_waits_longer_for_its_first_request(model_dir):
+    port = free_port()
+    mirror = subprocess.Popen([sys.executable, str(HUB), "--port", str(port), "--idle-exit", "0.5",
+                               "--first-request-within", "2", "--repo", MODEL, "master", str(model_dir)])
+    try:
+        wait_listening(port, "the mirror")
+        time.sleep(1.0)  # past the idle limit, within the first-request limit
+        assert mirror.poll() is None
+        assert requests.get("http://127.0.0.1:%d/api/v1/models/%s/revisions" % (port, MODEL), timeout=10).ok
+        assert mirror.wait(timeout=10) == 0
+    finally:
+        mirror.kill()

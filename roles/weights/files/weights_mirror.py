@@ -22,11 +22,12 @@ A folder published by the role carries its marker (.llmops-weights.json), whose 
 are served as they are; any other folder is hashed once at start. --log writes one JSON line
 per file body sent (api, path, revision, range start, bytes), so tests and operators can count
 what was served; --rate limits each download. --idle-exit ends the mirror once no request has
-been open for that many seconds: a fan-out whose run was interrupted does not leave the model
-served on the node's address.
+been open for that many seconds (five times that before the first request): a fan-out whose
+run was interrupted does not leave the model served on the node's address.
 
 Usage: python3 weights_mirror.py --port P [--host ADDR] [--log FILE] [--rate BYTES_PER_S]
-           [--idle-exit SECONDS] --repo OWNER/NAME REVISION DIR [--repo ...]
+           [--idle-exit SECONDS [--first-request-within SECONDS]]
+           --repo OWNER/NAME REVISION DIR [--repo ...]
 Standard library only: it runs with the node's own python3.
 """
 
@@ -105,11 +106,13 @@ class Activity:
     def __init__(self):
         self.lock = threading.Lock()
         self.open = 0
+        self.served = False
         self.last = time.monotonic()
 
     def __enter__(self):
         with self.lock:
             self.open += 1
+            self.served = True
 
     def __exit__(self, *_exc):
         with self.lock:
@@ -117,13 +120,18 @@ class Activity:
             self.last = time.monotonic()
 
     def idle_for(self):
+        """(seconds with no request open, whether any request came yet)."""
         with self.lock:
-            return 0.0 if self.open else time.monotonic() - self.last
+            return (0.0 if self.open else time.monotonic() - self.last), self.served
 
 
-def exit_when_idle(server, activity, seconds):
-    """Shut the server down once no request has been open for `seconds`."""
-    while activity.idle_for() < seconds:
+def exit_when_idle(server, activity, seconds, before_first):
+    """Shut the server down once no request has been open for `seconds` (`before_first` until
+    the first request comes: the nodes that fetch may take a while to start)."""
+    while True:
+        idle, served = activity.idle_for()
+        if idle >= (seconds if served else before_first):
+            break
         time.sleep(min(1.0, seconds / 4))
     server.shutdown()
 
@@ -299,6 +307,8 @@ def main():
     parser.add_argument("--rate", type=float, default=0.0, help="bytes per second per download; 0 = unlimited")
     parser.add_argument("--idle-exit", type=float, default=0.0,
                         help="exit after this many seconds with no request open; 0 = serve until stopped")
+    parser.add_argument("--first-request-within", type=float, default=0.0,
+                        help="with --idle-exit: the limit before the first request (default 5 x --idle-exit)")
     parser.add_argument("--repo", nargs=3, action="append", metavar=("MODEL_ID", "REVISION", "DIR"), required=True)
     options = parser.parse_args()
     repos = {}
@@ -313,7 +323,9 @@ def main():
     activity = Activity()
     server = ThreadingHTTPServer((options.host, options.port), build_handler(repos, options.log, options.rate, activity))
     if options.idle_exit > 0:
-        threading.Thread(target=exit_when_idle, args=(server, activity, options.idle_exit), daemon=True).start()
+        before_first = options.first_request_within or 5 * options.idle_exit
+        threading.Thread(target=exit_when_idle, args=(server, activity, options.idle_exit, before_first),
+                         daemon=True).start()
     server.serve_forever()
 
 

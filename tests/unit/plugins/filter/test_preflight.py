@@ -46,5 +46,13 @@ def test_an_error_naming_no_known_variable_is_kept_as_it_is():
         "On head: something odd (roles/vllm_serve/README.md lists every variable)."]
 
 
+def test_a_secret_of_the_wrong_type_is_not_printed():
+    options = {"weights": {"weights_modelscope_token": {"type": "str", "no_log": True}}}
+    results = [{"item": "weights", "argument_errors": [
+        "argument 'weights_modelscope_token' is of type dict and we were unable to convert to str: {'t': 'ms-secret'}"]}]
+    line = explain_argument_errors(results, "head", options, {"weights_modelscope_token": {"t": "ms-secret"}})[0]
+    assert "ms-secret" not in line and "weights_modelscope_token=(hidden) is wrong" in line
+
+
 def test_only_roles_with_errors_produce_lines():
     assert explain_argument_errors([{"item": "vllm_serve"}], "head", OPTIONS, {}) == []

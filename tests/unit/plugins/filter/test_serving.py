@@ -46,6 +46,9 @@ def test_automatic_values_follow_the_node(accelerators, options, profile, tensor
     (H100x8, 1, {"tensor_parallel_size": 4, "instances": 3},
      "On head: vllm_serve_tensor_parallel_size=4 x vllm_serve_instances=3 needs 12 nvidia accelerator(s) but the "
      "node has 8. Fix: make tensor parallel x instances at most 8 (0 = automatic)."),
+    (H100x8, 1, {"instances": 9},
+     "On head: vllm_serve_instances=9 needs at least one nvidia accelerator each but the node has 8. Fix: set "
+     "vllm_serve_instances to at most 8."),
     (H100x8, 1, {"pipeline_parallel_size": 2},
      "On head: vllm_serve_pipeline_parallel_size=2 but inference_cluster has 1 node(s), one pipeline stage each. "
      "Fix: set it to at most 1 (0 = automatic)."),

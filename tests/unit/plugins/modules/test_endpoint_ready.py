@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -185,11 +186,14 @@ def test_report_every_returns_progress_while_a_healthy_container_starts(server, 
 
     url, _ready_file = server(ready_after=60)
     docker.containers["vllm-serve"] = inspect_document("vllm-serve")
+    started = time.time()
     result, failed = run_module(endpoint_ready.main, {
         "url": url, "model": "tiny-qwen", "api_key": "sekret-key", "timeout": 60, "poll_interval": 0.2,
         "report_every": 0.5, "containers": ["vllm-serve"], "docker_host": docker.docker_host,
     })
     assert not failed and not result["ready"] and result["failed_condition"] == "health"
+    # The window lasts report_every, whatever the poll interval: retries x report_every = timeout.
+    assert 0.5 <= time.time() - started < 1.5 and result["polls"] >= 3
     assert result["progress"].startswith("tiny-qwen not ready: health (GET /health answered 503")
     assert result["progress"].endswith("vllm-serve running, 0 restart(s)")
 
@@ -210,3 +214,12 @@ def test_a_container_not_in_restart_counts_is_counted_from_the_first_poll(server
     })
     crash.join()
     assert failed and "restarted 1 time(s) while waiting" in result["msg"] and result["polls"] > 1
+
+
+def test_a_window_longer_than_the_poll_interval_still_lasts_report_every(server, run_module):
+    url, _ready_file = server(ready_after=60)
+    started = time.time()
+    result, failed = run_module(endpoint_ready.main, {
+        "url": url, "model": "tiny-qwen", "timeout": 60, "poll_interval": 5, "report_every": 1,
+    })
+    assert not failed and not result["ready"] and 1 <= time.time() - started < 2 and result["polls"] == 2
