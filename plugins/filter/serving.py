@@ -26,6 +26,13 @@ def container_evidence(problem):
     return lines
 
 
+def failure_messages(failed_result, secret):
+    """The messages of a failed task (each failed loop item, or the task), the secret masked."""
+    results = failed_result.get("results") or [failed_result]
+    messages = [str(result.get("msg") or "no message") for result in results if result.get("failed")]
+    return [message.replace(secret, "********") if secret else message for message in messages]
+
+
 def stale_containers(results):
     """{name: reason} for waits that found a container in a network namespace gone stale."""
     return {
@@ -123,6 +130,7 @@ class FilterModule:
             "container_evidence": container_evidence,
             "stale_containers": stale_containers,
             "previous_specs": previous_specs,
+            "failure_messages": failure_messages,
             "waited_seconds": waited_seconds,
             "restart_counts": restart_counts,
             "serving_plan": serving_plan,

@@ -102,3 +102,9 @@ def test_restart_counts_come_from_the_start_results():
         {"item": {"name": "b"}, "skipped": True},
     ]
     assert serving.restart_counts(results) == {"a": 2}
+
+
+def test_failure_messages_mask_the_key_in_each_failed_item():
+    looped = {"failed": True, "results": [{"failed": True, "msg": "bad VLLM_API_KEY=k3y"}, {"failed": False, "msg": "ok"}]}
+    assert serving.failure_messages(looped, "k3y") == ["bad VLLM_API_KEY=********"]
+    assert serving.failure_messages({"failed": True, "msg": "plain"}, "") == ["plain"]
