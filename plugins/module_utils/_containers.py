@@ -30,10 +30,12 @@ ERROR_LINE_PATTERNS = (
 class ContainerProblem:
     """Why a container will not become ready, with what `docker inspect` showed."""
 
-    def __init__(self, name, reason, inspect=None):
+    def __init__(self, name, reason, inspect=None, stale_network=False):
         state = (inspect or {}).get("State") or {}
         self.name = name
         self.reason = reason
+        # True when restarting the container once repairs it (see stale_network).
+        self.stale_network = stale_network
         self.status = state.get("Status", "missing")
         self.exit_code = state.get("ExitCode")
         self.oom_killed = bool(state.get("OOMKilled"))
@@ -44,6 +46,7 @@ class ContainerProblem:
         return dict(
             name=self.name, reason=self.reason, status=self.status, exit_code=self.exit_code,
             oom_killed=self.oom_killed, restart_count=self.restart_count, error=self.error,
+            stale_network=self.stale_network,
         )
 
 
@@ -76,6 +79,12 @@ def describe(inspect):
     return "%s, %d restart(s)" % (state.get("Status", "unknown"), inspect.get("RestartCount", 0))
 
 
+def network_peer(inspect):
+    """The container whose network namespace this one joined (network_mode container:<id>), or None."""
+    mode = ((inspect or {}).get("HostConfig") or {}).get("NetworkMode") or ""
+    return mode[len("container:"):] if mode.startswith("container:") else None
+
+
 def stale_network(inspect, peer_inspect):
     """Why a container's network is stale, or None.
 
@@ -83,8 +92,7 @@ def stale_network(inspect, peer_inspect):
     that moment: when the peer restarts later, the container runs on in a dead namespace and
     can never be reached. Restarting the container joins the peer's current namespace.
     """
-    mode = ((inspect or {}).get("HostConfig") or {}).get("NetworkMode", "")
-    if not mode.startswith("container:") or peer_inspect is None:
+    if network_peer(inspect) is None or peer_inspect is None:
         return None
     started = (inspect.get("State") or {}).get("StartedAt", "")
     peer_started = (peer_inspect.get("State") or {}).get("StartedAt", "")

@@ -159,10 +159,12 @@ from ansible.module_utils.six.moves.urllib.error import HTTPError
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.llmops.inference.plugins.module_utils._containers import (
+    ContainerProblem,
     DockerSocket,
     container_problem,
     describe,
     error_line,
+    network_peer,
     scrub,
     stale_network,
 )
@@ -209,16 +211,12 @@ def watch(docker, params, baselines):
         if inspect is not None:
             baselines.setdefault(name, inspect.get("RestartCount", 0))
         problem = container_problem(name, inspect, int(baselines.get(name, 0)))
-        stale = None
-        if problem is None:
-            mode = ((inspect.get("HostConfig") or {}).get("NetworkMode") or "")
-            if mode.startswith("container:"):
-                stale = stale_network(inspect, docker.inspect(mode[len("container:"):]))
-        if problem is not None or stale:
-            found = problem.as_dict() if problem else dict(
-                name=name, reason=stale, status="running", exit_code=None, oom_killed=False,
-                restart_count=inspect.get("RestartCount", 0), error="")
-            found["stale_network"] = problem is None
+        if problem is None and network_peer(inspect):
+            stale = stale_network(inspect, docker.inspect(network_peer(inspect)))
+            if stale:
+                problem = ContainerProblem(name, stale, inspect, stale_network=True)
+        if problem is not None:
+            found = problem.as_dict()
             found["log_tail"] = scrub(docker.log_tail(name), [params["api_key"]])
             found["error_line"] = error_line(found["log_tail"])
             return found, ""

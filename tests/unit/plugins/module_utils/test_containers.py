@@ -49,12 +49,15 @@ def test_secrets_are_scrubbed_from_log_lines():
     assert _containers.scrub(["key=abc123 ok", "none"], ["abc123", ""]) == ["key=******** ok", "none"]
 
 
-# Lines as vLLM 0.32.0 prints them when it exits at start (captured from the sandbox).
+# The first case is the tail vLLM 0.32.0 printed in the sandbox for an unknown flag; the
+# others are shaped like a Python traceback and a fatal signal.
 @pytest.mark.parametrize("lines, expected", [
-    (["INFO 12-01 10:00:01 [api_server.py:1] vLLM API server version 0.32.0",
-      "usage: vllm serve [model_tag] [options]",
-      "vllm serve: error: unrecognized arguments: --no-such-flag"],
-     "vllm serve: error: unrecognized arguments: --no-such-flag"),
+    (["W1201 09:25:48.439000 1 torch/_library/triton.py:53] Triton not available, find_triton_kernels = []",
+      "usage: vllm [-h] [-v]",
+      "            {chat,complete,serve,launch,bench,collect-env,download-kernels,preload,run-batch,snapshot}",
+      "            ...",
+      "vllm: error: unrecognized arguments: --no-such-flag"],
+     "vllm: error: unrecognized arguments: --no-such-flag"),
     (["Traceback (most recent call last):", '  File "x.py", line 1, in <module>',
       "ValueError: max_model_len (99999) is greater than the derived max_model_len (512)"],
      "ValueError: max_model_len (99999) is greater than the derived max_model_len (512)"),
