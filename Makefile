@@ -5,17 +5,13 @@ test:
 	bash tests/harness/run-tests.sh
 
 setup:
-	bash tests/harness/ensure-engine.sh
-	bash tests/harness/ensure-venv.sh
-	bash tests/harness/build-node-image.sh
-	bash tests/harness/ensure-wheelhouse.sh ray ray==2.60.0
-	bash tests/harness/ensure-wheelhouse.sh modelscope modelscope==1.40.2
+	bash tools/setup.sh
 
 lint: setup
 	.venv/bin/ansible-lint
 
 unit:
-	bash tests/harness/ensure-venv.sh
+	bash tools/ensure-venv.sh
 	.venv/bin/python -m pytest -q tests/unit
 
 molecule: setup

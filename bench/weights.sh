@@ -15,7 +15,7 @@ export PATH="$root/.venv/bin:$PATH" ANSIBLE_NOCOLOR=1
 
 mib=${BENCH_WEIGHTS_MIB:-1024}
 sandbox/up.sh >/dev/null
-node_image=$(tests/harness/build-node-image.sh --print-name)
+node_image=$(tools/build-node-image.sh --print-name)
 hub=llmops-bench-hub
 hub_dir="$SANDBOX_ROOT/bench-hub"
 head_data="$SANDBOX_ROOT/$SANDBOX_HEAD"
@@ -36,8 +36,8 @@ head -c $(((mib - half) * 1048576)) /dev/urandom >"$hub_dir/model/model-00002-of
 size=$(find "$hub_dir/model" -type f -printf '%s\n' | awk '{total += $1} END {print total}')
 docker rm -f "$hub" >/dev/null 2>&1 || true
 docker run -d --name "$hub" --network "$SANDBOX_NETWORK" --label org.llmops.sandbox=1 -v "$hub_dir:/srv/hub" \
-    -v "$root/roles/weights/files:/opt/llmops-hub:ro" --entrypoint python3 "$node_image" \
-    /opt/llmops-hub/weights_mirror.py --host 0.0.0.0 --port 8089 --log /srv/hub/served.log \
+    -v "$root:/opt/llmops-src:ro" --entrypoint python3 "$node_image" \
+    /opt/llmops-src/tests/fixtures/model_hub.py --host 0.0.0.0 --port 8089 --log /srv/hub/served.log \
     --repo bench/model v1 /srv/hub/model >/dev/null
 until docker exec "$SANDBOX_HEAD" curl -sf -o /dev/null "http://$hub:8089/api/v1/models/bench/model/repo/files?Revision=v1"; do
     sleep 0.5
@@ -85,7 +85,7 @@ step_huggingface=$(download_step)
 
 # (b) the whole cluster from scratch: the hub should serve the model once, whatever the node count.
 before=$(served_bytes)
-weights -e '{"weights_dir": "{{ host_prep_data_root }}/models/bench-cluster"}'
+weights -e '{"weights_dir": "{{ llmops_data_root }}/models/bench-cluster"}'
 cluster_bytes=$(($(served_bytes) - before))
 
 for node in "${SANDBOX_HOSTS[@]}"; do

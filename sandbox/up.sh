@@ -11,14 +11,8 @@ cd "$root"
 # shellcheck source=sandbox/common.sh
 source sandbox/common.sh
 
-tests/harness/ensure-engine.sh
-tests/harness/ensure-venv.sh
-tests/harness/build-node-image.sh
-# The ModelScope client the weights role installs on the nodes, from wheels (no index there).
-tests/harness/ensure-wheelhouse.sh modelscope modelscope==1.40.2
-node_image=$(tests/harness/build-node-image.sh --print-name)
-sandbox/build-serving-image.sh
-sandbox/build-balancer-image.sh
+tools/setup.sh
+node_image=$(tools/build-node-image.sh --print-name)
 
 if ! docker network inspect "$SANDBOX_NETWORK" >/dev/null 2>&1; then
     log "creating network $SANDBOX_NETWORK ($SANDBOX_SUBNET)"
@@ -41,7 +35,7 @@ for node in "${SANDBOX_HOSTS[@]}"; do
     fi
 done
 
-# The model lives on the hub, not on the nodes: deploy.yml's weights phase fetches it from there.
+# The model lives on the hub (tests/fixtures/model_hub.py), not on the nodes: deploy.yml's weights phase fetches it from there.
 hub_models="$SANDBOX_ROOT/hub"
 if [[ ! -f "$hub_models/$SANDBOX_MODEL/config.json" ]]; then
     log "generating the tiny model in $hub_models/$SANDBOX_MODEL"
@@ -54,8 +48,8 @@ if [[ "$(docker inspect --format '{{.State.Running}}' "$SANDBOX_HUB" 2>/dev/null
     log "starting the local ModelScope hub $SANDBOX_HUB (serves $SANDBOX_HUB_MODEL_ID@$SANDBOX_HUB_REVISION)"
     docker run -d --name "$SANDBOX_HUB" --hostname "$SANDBOX_HUB" --network "$SANDBOX_NETWORK" \
         --label org.llmops.sandbox=1 -v "$hub_models:/srv/hub" \
-        -v "$root/roles/weights/files:/opt/llmops-hub:ro" --entrypoint python3 "$node_image" \
-        /opt/llmops-hub/weights_mirror.py --host 0.0.0.0 --port "$SANDBOX_HUB_PORT" --log /srv/hub/served.log \
+        -v "$root:/opt/llmops-src:ro" --entrypoint python3 "$node_image" \
+        /opt/llmops-src/tests/fixtures/model_hub.py --host 0.0.0.0 --port "$SANDBOX_HUB_PORT" --log /srv/hub/served.log \
         --repo "$SANDBOX_HUB_MODEL_ID" "$SANDBOX_HUB_REVISION" "/srv/hub/$SANDBOX_MODEL" >/dev/null
 fi
 

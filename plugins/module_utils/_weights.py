@@ -2,6 +2,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Model weights on a node: listing, completion marker, staging and atomic publish.
 
+Standard library only: the role also ships this file to the nodes beside weights_mirror.py and
+weights_fetch.py, which import it, so the marker, the partial-file suffix and the hashing are
+written once.
+
 Layout for a serving path W (what vLLM mounts):
   W                      symlink to W.revisions/<revision>.<n>, swapped atomically on publish
   W.revisions/<rev>.<n>/ a published, verified copy; holds MARKER (source, model, revision,
@@ -109,6 +113,16 @@ def sha256_of(path):
     return _hexdigest(path, hashlib.sha256())
 
 
+def file_hashes(path):
+    """(sha256, git blob sha1) of a file, read once: how a hub knows LFS and git files."""
+    sha256, git_sha1 = hashlib.sha256(), hashlib.sha1(b"blob %d\0" % os.path.getsize(path))
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(4 << 20), b""):
+            sha256.update(block)
+            git_sha1.update(block)
+    return sha256.hexdigest(), git_sha1.hexdigest()
+
+
 def _hexdigest(path, digest):
     """digest fed with the file's bytes, as hex."""
     with open(path, "rb") as handle:
@@ -117,8 +131,9 @@ def _hexdigest(path, digest):
     return digest.hexdigest()
 
 
-def listing_of_directory(directory):
-    """Listing of a local folder (the controller source), hashing each file."""
+def listing_of_directory(directory, git_sha1=False):
+    """Listing of a local folder (the controller source), hashing each file; with git_sha1, each
+    file's git blob id as well (a test hub lists small files by it, as Hugging Face does)."""
     files = []
     for folder, dirs, names in os.walk(directory):
         dirs.sort()
@@ -126,8 +141,12 @@ def listing_of_directory(directory):
             full = os.path.join(folder, name)
             if name == MARKER or not os.path.isfile(full):
                 continue
-            path = checked_relative_path(os.path.relpath(full, directory))
-            files.append({"path": path, "size": os.path.getsize(full), "sha256": sha256_of(full)})
+            item = {"path": checked_relative_path(os.path.relpath(full, directory)), "size": os.path.getsize(full)}
+            if git_sha1:
+                item["sha256"], item["git_sha1"] = file_hashes(full)
+            else:
+                item["sha256"] = sha256_of(full)
+            files.append(item)
     if not files:
         raise WeightsError("no files under %s" % directory)
     return sorted(files, key=lambda item: item["path"])

@@ -10,14 +10,14 @@ module: model_listing
 short_description: List a model's files with their sizes and hashes from a ModelScope or Hugging Face hub, or a folder
 version_added: 0.1.0
 description:
-  - Asks a ModelScope hub (the public one, a mirror, or the fetch node's fan-out mirror) for
-    the file listing of O(model) at O(revision) - the same call the ModelScope client makes -
-    and returns each file's path, size and SHA-256.
+  - Asks a ModelScope hub (the public one or a mirror of it) for the file listing of O(model)
+    at O(revision) - the same call the ModelScope client makes - and returns each file's path,
+    size and SHA-256.
   - With O(source=huggingface) asks a Hugging Face hub (or a mirror of its API) for the model's
     info with file metadata - the call C(snapshot_download) makes. LFS files come with their
     SHA-256; small files stored in git only with their git blob id, returned as C(git_sha1).
-  - With O(source=directory) it lists and hashes a local folder instead (the weights role runs
-    that on the control node).
+  - With O(source=controller) it lists and hashes the folder O(path) on the host it runs on
+    instead (the weights role delegates that to the control node, hence the name).
   - Fails with the hub's own message for an unknown model or revision, and refuses a listing
     without sizes or hashes, or with a path that would escape the model folder.
 author:
@@ -26,10 +26,13 @@ options:
   source:
     description: Where the listing comes from.
     type: str
-    choices: [modelscope, huggingface, directory]
+    choices: [modelscope, huggingface, controller]
     default: modelscope
   model:
-    description: Model id, C(owner/name). Required with O(source=modelscope) and O(source=huggingface).
+    description:
+      - Model id, C(owner/name). Required with O(source=modelscope) and O(source=huggingface).
+      - Ignored with O(source=controller); accepted so one C(module_defaults) for the
+        C(llmops.inference.weights) group can give the model's identity to every weights module.
     type: str
   revision:
     description: Branch, tag or commit of the model.
@@ -44,7 +47,7 @@ options:
     description: Access token of the hub, for private or gated models.
     type: str
   path:
-    description: Folder to list. Required with O(source=directory).
+    description: Folder to list. Required with O(source=controller).
     type: path
   timeout:
     description: Seconds to wait for the hub.
@@ -63,7 +66,7 @@ EXAMPLES = r"""
 
 - name: List and hash a folder on the control node
   llmops.inference.model_listing:
-    source: directory
+    source: controller
     path: /srv/models/tiny
   delegate_to: localhost
 """
@@ -156,7 +159,7 @@ def fetch_hub_listing(params):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            source=dict(type="str", choices=["modelscope", "huggingface", "directory"], default="modelscope"),
+            source=dict(type="str", choices=["modelscope", "huggingface", "controller"], default="modelscope"),
             model=dict(type="str"),
             revision=dict(type="str", default="master"),
             endpoint=dict(type="str"),
@@ -165,14 +168,14 @@ def main():
             timeout=dict(type="int", default=60),
         ),
         required_if=[("source", "modelscope", ["model"]), ("source", "huggingface", ["model"]),
-                     ("source", "directory", ["path"])],
+                     ("source", "controller", ["path"])],
         supports_check_mode=True,
     )
     params = module.params
     params["endpoint"] = (params["endpoint"] or DEFAULT_ENDPOINTS.get(params["source"], "")).rstrip("/")
     result = dict(changed=False)
     try:
-        if params["source"] == "directory":
+        if params["source"] == "controller":
             files = listing_of_directory(params["path"])
         else:
             result["url"], files = fetch_hub_listing(params)

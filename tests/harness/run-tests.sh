@@ -31,17 +31,8 @@ run_check() {
 }
 
 setup_started=$SECONDS
-echo "==> setup: Docker engine, controller venv, node image, wheelhouses"
-tests/harness/ensure-engine.sh || { echo "0 passed, 1 failed"; exit 1; }
-tests/harness/ensure-venv.sh || { echo "0 passed, 1 failed"; exit 1; }
-tests/harness/build-node-image.sh || { echo "0 passed, 1 failed"; exit 1; }
-# Ray for the molecule/modules cluster, installed on the test hosts from this wheelhouse.
-tests/harness/ensure-wheelhouse.sh ray ray==2.60.0 || { echo "0 passed, 1 failed"; exit 1; }
-# The ModelScope client the weights role installs on molecule/weights and sandbox nodes.
-tests/harness/ensure-wheelhouse.sh modelscope modelscope==1.40.2 || { echo "0 passed, 1 failed"; exit 1; }
-# The sandbox's serving image: the real vLLM (CPU build) from a host-side wheelhouse.
-sandbox/build-serving-image.sh || { echo "0 passed, 1 failed"; exit 1; }
-docker tag "$(tests/harness/build-node-image.sh --print-name)" llmops-node:bookworm
+echo "==> setup (tools/setup.sh): Docker engine, controller venv, node image, wheelhouses, images"
+tools/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
 echo "==> setup done in $((SECONDS - setup_started))s"
 
 run_check ansible-lint ansible-lint

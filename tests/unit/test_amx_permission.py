@@ -1,4 +1,4 @@
-"""The serving image's AMX permission hook (sandbox/llmops_amx_permission.py), with the
+"""The serving image's AMX permission hook (tools/llmops_amx_permission.py), with the
 arch_prctl syscall simulated for CPUs this machine may not have."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from conftest import REPO_ROOT
 
-SPEC = importlib.util.spec_from_file_location("llmops_amx_permission", REPO_ROOT / "sandbox" / "llmops_amx_permission.py")
+SPEC = importlib.util.spec_from_file_location("llmops_amx_permission", REPO_ROOT / "tools" / "llmops_amx_permission.py")
 amx = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(amx)
 

@@ -1,5 +1,6 @@
-"""The mirror (roles/weights/files/weights_mirror.py) against the real clients, and the role's
-Hugging Face fetcher (roles/weights/files/weights_fetch.py) against the mirror.
+"""The test hub (tests/fixtures/model_hub.py: the role's mirror plus the hub's routes) against
+the real clients, the role's Hugging Face fetcher (roles/weights/files/weights_fetch.py) against
+it, and the production mirror (roles/weights/files/weights_mirror.py) alone.
 
 Foundation for the weights phase (issue #5): proves the hub speaks the wire protocols the
 pinned clients use (modelscope 1.40.2, huggingface_hub 2.4.0) — listing, whole and ranged
@@ -23,8 +24,9 @@ import requests
 from conftest import free_port, wait_listening
 from ansible_collections.llmops.inference.plugins.module_utils._weights import parse_huggingface_listing
 
-FILES = Path(__file__).resolve().parents[2] / "roles" / "weights" / "files"
-HUB, FETCHER = FILES / "weights_mirror.py", FILES / "weights_fetch.py"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FILES = REPO_ROOT / "roles" / "weights" / "files"
+HUB, MIRROR, FETCHER = REPO_ROOT / "tests" / "fixtures" / "model_hub.py", FILES / "weights_mirror.py", FILES / "weights_fetch.py"
 CLIENT = Path(sys.executable).parent / "modelscope"
 HF_CLIENT = Path(sys.executable).parent / "hf"
 MODEL_FILES = ["config.json", "model.safetensors", "tokenizer/tokenizer.json"]
@@ -220,3 +222,36 @@ def test_the_mirror_waits_longer_for_its_first_request(model_dir):
         assert mirror.wait(timeout=10) == 0
     finally:
         mirror.kill()
+
+
+def publish_marker(directory):
+    """Give a folder the marker the role writes when it publishes (the mirror serves only those)."""
+    files = [{"path": str(path.relative_to(directory)), "size": path.stat().st_size,
+              "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+             for path in sorted(directory.rglob("*")) if path.is_file()]
+    (directory / ".llmops-weights.json").write_text(json.dumps({"format": 1, "files": files}))
+
+
+def test_the_production_mirror_serves_a_published_folder_to_the_fetcher_and_nothing_else(model_dir, tmp_path, spawn):
+    publish_marker(model_dir)
+    port, log = free_port(), tmp_path / "mirror.log"
+    spawn([sys.executable, str(MIRROR), "--port", str(port), "--log", str(log), "--repo", MODEL, "master",
+           str(model_dir)], port)
+    endpoint = "http://127.0.0.1:%d" % port
+    listing = tmp_path / "listing.json"
+    listing.write_text(json.dumps(json.loads((model_dir / ".llmops-weights.json").read_text())["files"]))
+    result = fetch(endpoint, tmp_path / "target", listing)
+    assert result.returncode == 0, result.stderr
+    for name in MODEL_FILES:
+        assert (tmp_path / "target" / name).read_bytes() == (model_dir / name).read_bytes()
+    assert sorted(entry["path"] for entry in served(log)) == sorted(MODEL_FILES)
+    # The hub's routes are the test hub's, not the node's: listings and the ModelScope API are 404.
+    for route in ("/api/v1/models/%s/repo/files?Revision=master" % MODEL, "/api/models/%s/revision/master" % MODEL,
+                  "/api/models/%s/tree/master" % MODEL):
+        assert requests.get(endpoint + route, timeout=10).status_code == 404
+
+
+def test_the_production_mirror_refuses_a_folder_the_role_did_not_verify(model_dir):
+    result = subprocess.run([sys.executable, str(MIRROR), "--port", str(free_port()), "--repo", MODEL, "master",
+                             str(model_dir)], capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 1 and "only a folder the role verified is served" in result.stderr

@@ -89,7 +89,7 @@ def test_both_nodes_hold_the_exact_model_and_the_hub_served_each_file_once():
         marker = json.loads(sh(node, "cat /srv/models/tiny/.llmops-weights.json"))
         assert (marker["model"], marker["revision"], len(marker["files"])) == ("acme/tiny", "v1", 4)
         assert sh(node, "systemctl is-active llmops-weights-mirror || true").strip() != "active"
-        assert sh(node, "ls /srv/models/tiny.revisions/fetch.env 2>&1 || true").count("No such file") == 1
+        assert sh(node, "ls /run/llmops 2>/dev/null || true").strip() == ""  # no environment file left
 
 
 def test_a_rerun_with_the_hub_down_changes_nothing_and_reads_no_weights():
@@ -204,7 +204,7 @@ def test_the_huggingface_source_fetches_once_resumes_a_killed_fetch_and_fans_out
     assert marker["source"] == "huggingface" and len(by_path["config.json"]["git_sha1"]) == 40
     assert len(by_path["model-00001-of-00002.safetensors"]["sha256"]) == 64
     # Fan-out needs no pip on the workers: only the fetch node ever had the ModelScope client.
-    assert sh(WORKER, "ls /opt/llmops/modelscope-venv 2>&1 || true").count("No such file") == 1
+    assert sh(WORKER, "ls /var/lib/llmops-inference/venvs/modelscope 2>&1 || true").count("No such file") == 1
 
 
 def test_the_controller_source_is_copied_once_and_fanned_out(tmp_path):

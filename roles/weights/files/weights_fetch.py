@@ -16,7 +16,8 @@ Usage: python3 weights_fetch.py --endpoint URL --model OWNER/NAME --revision REV
            --listing FILE   (JSON [{"path": ..., "size": ...}], the files to fetch)
 The token, if any, comes from the HF_TOKEN environment variable; it is sent to the endpoint's
 own host only, never to a host a redirect points to (the hub redirects large files to a CDN
-with signed URLs). Standard library only: it runs with the node's own python3.
+with signed URLs). Standard library only: it runs with the node's own python3, with _weights.py
+(the collection's module_utils/_weights.py, shipped beside it) for the partial-file suffix.
 """
 
 from __future__ import annotations
@@ -30,8 +31,13 @@ from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPConnection, HTTPException, HTTPSConnection
 from urllib.parse import quote, urljoin, urlsplit
 
+try:  # on a node: the role ships _weights.py beside this script
+    from _weights import PARTIAL_SUFFIX
+except ImportError:  # in a checkout of the collection
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "plugins", "module_utils"))
+    from _weights import PARTIAL_SUFFIX
+
 CHUNK = 1 << 20
-PARTIAL_SUFFIX = ".incomplete"
 REDIRECTS = 10
 
 

@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
 # Build the sandbox's HAProxy image for multi-instance mode with no registry: the node base
-# image plus Debian's haproxy package. A label carries a hash of this script: a second run
+# image plus Debian's haproxy package. A label carries a hash of the recipe: a second run
 # reuses the image.
 set -euo pipefail
+# shellcheck source=tools/lib.sh
+source "$(dirname "$0")/lib.sh"
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-image="llmops-haproxy:2.6"
-recipe_hash=$(sha256sum "$0" | cut -c1-12)
-
-log() { printf '==> %s\n' "$*"; }
+root=$LLMOPS_ROOT
+image=$LLMOPS_BALANCER_IMAGE
+recipe_hash=$(sed -n '/^builder=/,$p' "$0" | sha256sum | cut -c1-12)
 
 if [[ "$(docker image inspect --format '{{ index .Config.Labels "org.llmops.recipe-hash" }}' "$image" 2>/dev/null)" == "$recipe_hash" ]]; then
     log "reusing image $image"
     exit 0
 fi
-base=$("$root/tests/harness/build-node-image.sh" --print-name)
-"$root/tests/harness/build-node-image.sh"
+base=$("$root/tools/build-node-image.sh" --print-name)
+"$root/tools/build-node-image.sh"
 builder="llmops-haproxy-build-$$"
 trap 'docker rm -f "$builder" >/dev/null 2>&1 || true' EXIT
 log "building $image"

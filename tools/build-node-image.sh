@@ -15,7 +15,8 @@ packages=(
     docker.io chrony curl
 )
 
-log() { printf '==> %s\n' "$*"; }
+# shellcheck source=tools/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 debian_mirror() {
     # The machine's own apt sources name the mirror it may reach; never hard-code one.
@@ -37,6 +38,8 @@ if [[ "${1:-}" == "--print-name" ]]; then
 fi
 
 if docker image inspect "$image" >/dev/null 2>&1; then
+    # The molecule scenarios name the image by its short tag.
+    docker tag "$image" "${repository}:${suite}"
     log "reusing image $image"
     exit 0
 fi

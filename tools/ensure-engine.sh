@@ -2,8 +2,8 @@
 # Make sure a Docker engine answers on this machine: install Debian's docker.io and
 # debootstrap when missing, and start dockerd when none runs (these machines have no init).
 set -euo pipefail
-
-log() { printf '==> %s\n' "$*"; }
+# shellcheck source=tools/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)

@@ -4,17 +4,17 @@
 # wheel, which bundles them. A stamp of the inputs makes a second run a no-op.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tools/lib.sh
+source "$(dirname "$0")/lib.sh"
+root=$LLMOPS_ROOT
 venv="$root/.venv"
 cache="$root/.cache"
-requirements="$root/tests/requirements-dev.txt"
-# ansible 12.3.0 is the bundle for ansible-core 2.19; it carries the versions below.
-bundle_version="12.3.0"
+requirements="$root/tools/controller-requirements.txt"
+# The ansible bundle for ansible-core 2.19 carries the collections below.
+bundle_version=$(pin_version ansible)
 bundled_collections=(community/docker community/library_inventory_filtering_v1 ansible/posix)
 
-log() { printf '==> %s\n' "$*"; }
-
-stamp_inputs=$( { cat "$requirements"; printf '%s\n' "$bundle_version" "${bundled_collections[@]}"; } | sha256sum | cut -c1-16)
+stamp_inputs=$( { cat "$requirements" "$LLMOPS_PINS"; printf '%s\n' "${bundled_collections[@]}"; } | sha256sum | cut -c1-16)
 stamp="$venv/.llmops-stamp"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$stamp_inputs" ]]; then
     exit 0

@@ -1,0 +1,211 @@
+#!/usr/bin/python
+# Copyright: llmops.inference contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: config_files
+short_description: Make a node's folders, configuration files and merged JSON files match, in one pass
+version_added: 0.1.0
+description:
+  - Checks a whole set of folders and files on the node in one module run - one round trip
+    instead of one task per file - and writes only what differs, atomically.
+  - O(json_merges) merges keys into a JSON object file (C(/etc/docker/daemon.json)) and keeps
+    every key already there that it does not name; a file that is not a JSON object is refused
+    and left untouched. A file that already holds every key is not rewritten, whatever its
+    formatting.
+  - Reports which paths changed, so handlers restart only the services whose file changed.
+author:
+  - llmops.inference maintainers (@llmops)
+options:
+  directories:
+    description:
+      - Folders to create, with C(path) and optional C(mode) (default C(0755)), C(owner), C(group).
+    type: list
+    elements: dict
+    default: []
+  files:
+    description:
+      - Files with C(path) and C(content), optional C(mode) (default C(0644)), C(owner), C(group).
+      - Give secret content only with C(no_log) on the task.
+    type: list
+    elements: dict
+    default: []
+  json_merges:
+    description:
+      - JSON object files with C(path) and C(options) (the keys to merge), optional C(mode), C(backup).
+    type: list
+    elements: dict
+    default: []
+  secrets:
+    description:
+      - Files holding a random secret of C(length) letters and digits (default 48), created 0600
+        when absent and never replaced, so clients keep working across reruns. Their values are
+        returned in C(secrets), so set C(no_log) on the task.
+    type: list
+    elements: dict
+    default: []
+  backup:
+    description: Keep a timestamped copy of a file before replacing it (files and merges).
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    description: Reports the paths that would change, and writes nothing.
+    support: full
+  diff_mode:
+    description: Before and after of every file it writes (never of a secret).
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Write the node's limits and merge Docker's daemon.json
+  llmops.inference.config_files:
+    directories:
+      - path: /var/lib/llmops-inference
+    files:
+      - path: /etc/security/limits.d/90-llmops-inference.conf
+        content: "* soft nofile 1048576\n"
+    json_merges:
+      - path: /etc/docker/daemon.json
+        options: {live-restore: true}
+    backup: true
+  register: node_files
+"""
+
+RETURN = r"""
+changed_paths:
+  description: The folders and files created or changed (or that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+backups:
+  description: Backup file per replaced path.
+  returned: always
+  type: dict
+secrets:
+  description: Value per O(secrets) path (absent for one that check mode would create).
+  returned: always
+  type: dict
+"""
+
+import os
+import secrets
+import string
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.llmops.inference.plugins.module_utils._files import FilesError, merged_json_text
+
+
+def read_text(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def set_attributes(module, path, item, default_mode):
+    """Mode, owner, group; True when any differed (only reported in check mode)."""
+    changed = module.set_mode_if_different(path, item.get("mode") or default_mode, False)
+    changed = module.set_owner_if_different(path, item.get("owner") or "root", changed)
+    return module.set_group_if_different(path, item.get("group") or "root", changed)
+
+
+def write_atomically(module, path, content, item, backup, backups):
+    if backup and os.path.exists(path):
+        backups[path] = module.backup_local(path)
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix="." + os.path.basename(path) + ".")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        stream.write(content)
+    # Mode before the move, so a secret is never readable under its final name.
+    os.chmod(temporary, int(str(item.get("mode") or "0644"), 8))
+    module.atomic_move(temporary, path)
+
+
+def ensure_file(module, path, content, item, backup, state):
+    """Write content when it differs; record the path, the diff and the backup in state."""
+    existing = read_text(path)
+    changed = existing != content
+    if changed:
+        state["diff"].append({"before_header": path, "after_header": path, "before": existing or "", "after": content})
+        if not module.check_mode:
+            if not os.path.isdir(os.path.dirname(path)):
+                module.fail_json(msg="the folder of %s does not exist; list it in directories" % path,
+                                 changed_paths=state["changed"])
+            write_atomically(module, path, content, item, backup, state["backups"])
+    if os.path.exists(path) and set_attributes(module, path, item, "0644"):
+        changed = True
+    if changed:
+        state["changed"].append(path)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            directories=dict(type="list", elements="dict", default=[]),
+            files=dict(type="list", elements="dict", default=[]),
+            json_merges=dict(type="list", elements="dict", default=[]),
+            secrets=dict(type="list", elements="dict", default=[]),
+            backup=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    state = {"changed": [], "backups": {}, "diff": []}
+
+    # Every merge is decided before anything is written: a broken file stops the whole set.
+    merges = []
+    for item in params["json_merges"]:
+        try:
+            text, _merged = merged_json_text(item["path"], read_text(item["path"]), item.get("options") or {})
+        except FilesError as error:
+            module.fail_json(msg=str(error))
+        merges.append((item, text))
+
+    for item in params["directories"]:
+        path = item["path"]
+        changed = not os.path.isdir(path)
+        if changed and not module.check_mode:
+            os.makedirs(path, exist_ok=True)
+        if os.path.isdir(path) and set_attributes(module, path, item, "0755"):
+            changed = True
+        if changed:
+            state["changed"].append(path)
+
+    values = {}
+    for item in params["secrets"]:
+        path, kept = item["path"], read_text(item["path"])
+        if kept is not None and kept.strip():
+            values[path] = kept.strip()
+            if set_attributes(module, path, dict(item, mode=item.get("mode") or "0600"), "0600"):
+                state["changed"].append(path)
+            continue
+        alphabet = string.ascii_letters + string.digits
+        generated = "".join(secrets.choice(alphabet) for _ in range(int(item.get("length") or 48)))
+        state["changed"].append(path)
+        if not module.check_mode:
+            write_atomically(module, path, generated + "\n", dict(item, mode=item.get("mode") or "0600"), False, {})
+            set_attributes(module, path, dict(item, mode=item.get("mode") or "0600"), "0600")
+            values[path] = generated
+
+    for item in params["files"]:
+        ensure_file(module, item["path"], item["content"], item, params["backup"], state)
+    for item, text in merges:
+        if text is not None:
+            ensure_file(module, item["path"], text, item, item.get("backup", params["backup"]), state)
+        elif set_attributes(module, item["path"], item, "0644"):
+            state["changed"].append(item["path"])
+
+    result = dict(changed=bool(state["changed"]), changed_paths=state["changed"], backups=state["backups"], secrets=values)
+    if module._diff:
+        result["diff"] = state["diff"]
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
