@@ -3,8 +3,12 @@
 #  (a) deploy.yml from no serving container to ready, against a bare `vllm serve` of the same
 #      model with the same flags started by hand on the same node: start to /health 200 and
 #      the model listed (the floor);
-#  (b) a no-op rerun of deploy.yml against a facts-only play on the same hosts.
-# Prints the figures and both ratios. Needs the sandbox (it runs `make sandbox` first).
+#  (b) a no-op rerun of deploy.yml against a facts-only play on the same hosts (median of 3,
+#      interleaved);
+#  (c) with BENCH_BASELINE=<git revision>: the same no-op rerun of that revision's deploy.yml
+#      (from a temporary worktree, same sandbox), interleaved with this one, so a change's
+#      effect on the rerun is measured side by side in one run.
+# Prints the figures and the ratios. Needs the sandbox (it runs `make sandbox` first).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -42,20 +46,43 @@ start=$(seconds)
 ansible-playbook deploy.yml -i inventories/sandbox >/dev/null
 deploy=$(elapsed "$start" "$(seconds)")
 
-# (b) no-op rerun against facts only.
-start=$(seconds)
-ansible-playbook deploy.yml -i inventories/sandbox >/dev/null
-rerun=$(elapsed "$start" "$(seconds)")
-start=$(seconds)
-ansible-playbook bench/facts-only.yml -i inventories/sandbox >/dev/null
-facts=$(elapsed "$start" "$(seconds)")
+# (b) no-op rerun against facts only, and (c) against the baseline revision, interleaved.
+timed() { local start; start=$(seconds); "$@" >/dev/null; elapsed "$start" "$(seconds)"; }
+median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
+baseline_dir=""
+if [[ -n "${BENCH_BASELINE:-}" ]]; then
+    baseline_dir=$(mktemp -d /var/tmp/llmops-bench-baseline.XXXXXX)
+    trap 'git -C "$root" worktree remove --force "$baseline_dir" >/dev/null 2>&1 || rm -rf "$baseline_dir"' EXIT
+    git -C "$root" worktree add --detach "$baseline_dir" "$BENCH_BASELINE" >/dev/null 2>&1
+    # Its first run may settle what the change moved (a file's format); not timed.
+    (cd "$baseline_dir" && ansible-playbook deploy.yml -i inventories/sandbox >/dev/null)
+    ansible-playbook deploy.yml -i inventories/sandbox >/dev/null
+fi
+reruns=() facts_runs=() baseline_runs=()
+for _round in 1 2 3; do
+    reruns+=("$(timed ansible-playbook deploy.yml -i inventories/sandbox)")
+    facts_runs+=("$(timed ansible-playbook bench/facts-only.yml -i inventories/sandbox)")
+    if [[ -n "$baseline_dir" ]]; then
+        baseline_runs+=("$(cd "$baseline_dir" && timed ansible-playbook deploy.yml -i inventories/sandbox)")
+    fi
+done
+rerun=$(median "${reruns[@]}")
+facts=$(median "${facts_runs[@]}")
 
 cat <<TEXT
 machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB RAM, $(. /etc/os-release; echo "$PRETTY_NAME"), no GPU
 (a) deploy.yml, no serving container -> ready:  ${deploy} s
     bare vllm serve, start -> /health + model:    ${bare} s
     ratio deploy / bare:                          $(python3 -c "print(f'{$deploy / $bare:.2f}')")
-(b) deploy.yml no-op rerun:                       ${rerun} s
-    facts-only play on the same hosts:            ${facts} s
+(b) deploy.yml no-op rerun (median of 3):        ${rerun} s   (${reruns[*]})
+    facts-only play on the same hosts:            ${facts} s   (${facts_runs[*]})
     ratio rerun / facts-only:                     $(python3 -c "print(f'{$rerun / $facts:.2f}')")
 TEXT
+if [[ -n "$baseline_dir" ]]; then
+    baseline=$(median "${baseline_runs[@]}")
+    cat <<TEXT
+(c) no-op rerun of $BENCH_BASELINE, interleaved:  ${baseline} s   (${baseline_runs[*]})
+    its ratio rerun / facts-only:                 $(python3 -c "print(f'{$baseline / $facts:.2f}')")
+    this revision / $BENCH_BASELINE:              $(python3 -c "print(f'{$rerun / $baseline:.2f}')")
+TEXT
+fi

@@ -5,9 +5,41 @@ serving container that failed (evidence, repair, rollback)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 SPEC_LABEL = "org.llmops.spec"
+SPEC_HASH_LABEL = "org.llmops.spec-hash"
+
+
+def spec_json(spec):
+    """The spec as kept in its container's label: JSON with sorted keys."""
+    return json.dumps(spec, sort_keys=True)
+
+
+def spec_hash(spec):
+    """SHA-256 of spec_json: the label a rerun compares to decide whether to recreate."""
+    return hashlib.sha256(spec_json(spec).encode("utf-8")).hexdigest()
+
+
+def containers_to_start(specs, containers):
+    """The specs whose container must be created, recreated or started: missing, not running,
+    or labelled with another spec. A rerun that finds every container running its spec leaves
+    them alone without asking docker_container (one round trip less per container).
+
+    containers: the deployment's containers as serving_facts lists them (Names, State, Labels).
+    """
+    found = {}
+    for container in containers or []:
+        for name in container.get("Names") or []:
+            found[name.lstrip("/")] = container
+    wanted = []
+    for spec in specs or []:
+        container = found.get(spec["name"])
+        running = container is not None and container.get("State") == "running"
+        if not running or (container.get("Labels") or {}).get(SPEC_HASH_LABEL) != spec_hash(spec):
+            wanted.append(spec)
+    return wanted
 
 
 def container_evidence(problem):
@@ -43,7 +75,7 @@ def stale_containers(results):
 
 
 def previous_specs(containers):
-    """The specs kept in the labels of the containers `docker_host_info` listed."""
+    """The specs kept in the labels of the containers serving_facts listed."""
     specs = []
     for container in containers or []:
         label = (container.get("Labels") or {}).get(SPEC_LABEL)
@@ -134,4 +166,7 @@ class FilterModule:
             "waited_seconds": waited_seconds,
             "restart_counts": restart_counts,
             "serving_plan": serving_plan,
+            "spec_json": spec_json,
+            "spec_hash": spec_hash,
+            "containers_to_start": containers_to_start,
         }

@@ -2,7 +2,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Accelerator discovery: PCI sysfs, nvidia-smi and VastAI driver outputs.
 
-Pure functions, tested alone with captured outputs; the accelerator_facts module does the I/O.
+Parsers and decisions are pure functions, tested alone with captured outputs; read_pci_devices
+reads a sysfs tree (the unit tests give it a simulated one); the accelerator_facts module runs
+the vendor tools.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@
 A container that exited, is restarting, restarted since the wait began, or was OOM killed
 will not become ready by waiting: the wait stops at once and shows the evidence (state, exit
 code, restarts, the last log lines). The decisions are pure functions over `docker inspect`
-documents; DockerSocket is the small Engine API client that fetches them on the node.
+documents; DockerSocket is the small Engine API client that fetches them on the node (and
+the image and container listing serving_facts reports).
 """
 
 from __future__ import annotations
@@ -173,6 +174,23 @@ class DockerSocket:
             return None
         if status != 200:
             raise RuntimeError("docker inspect %s answered %s: %s" % (name, status, body[:200]))
+        return json.loads(body)
+
+    def image_id(self, name):
+        """The id of the local image name, or "" when the node does not have it."""
+        status, body = self._get("/images/%s/json" % quote(name, safe=""))
+        if status == 404:
+            return ""
+        if status != 200:
+            raise RuntimeError("docker image inspect %s answered %s: %s" % (name, status, body[:200]))
+        return json.loads(body)["Id"]
+
+    def containers_labelled(self, label):
+        """Every container (running or not) carrying label (KEY=VALUE), as `docker ps -a` lists them."""
+        filters = quote(json.dumps({"label": [label]}), safe="")
+        status, body = self._get("/containers/json?all=1&filters=%s" % filters)
+        if status != 200:
+            raise RuntimeError("docker ps answered %s: %s" % (status, body[:200]))
         return json.loads(body)
 
     def log_tail(self, name, lines=LOG_TAIL_LINES):

@@ -44,6 +44,8 @@ options:
       - Files holding a random secret of C(length) letters and digits (default 48), created 0600
         when absent and never replaced, so clients keep working across reruns. Their values are
         returned in C(secrets), so set C(no_log) on the task.
+      - With C(env_file) and C(env_name), the secret is also kept as C(env_name=<secret>) in that
+        file (0600), the form a container's environment file takes.
     type: list
     elements: dict
     default: []
@@ -192,6 +194,14 @@ def main():
             write_atomically(module, path, generated + "\n", dict(item, mode=item.get("mode") or "0600"), False, {})
             set_attributes(module, path, dict(item, mode=item.get("mode") or "0600"), "0600")
             values[path] = generated
+    for item in params["secrets"]:
+        if not item.get("env_file"):
+            continue
+        env_item = {"mode": "0600", "owner": item.get("owner"), "group": item.get("group")}
+        if item["path"] in values:
+            ensure_file(module, item["env_file"], "%s=%s\n" % (item["env_name"], values[item["path"]]), env_item, False, state)
+        else:  # check mode, the secret not made yet: its file would be written too
+            state["changed"].append(item["env_file"])
 
     for item in params["files"]:
         ensure_file(module, item["path"], item["content"], item, params["backup"], state)

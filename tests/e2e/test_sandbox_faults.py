@@ -136,7 +136,9 @@ def test_hub_token_and_api_key_stay_out_of_a_vvv_run_and_the_logs():
     places["log of " + SERVING] = logs.stdout + logs.stderr  # vLLM logs to stderr
     for name, text in places.items():
         assert token not in text and api_key not in text, "a secret appears in %s" % name
-    assert "TASK [llmops.inference.vllm_serve : Create or update the serving containers]" in output
+    # The tasks that handle the key ran at -vvv: the one that keeps it and the readiness wait that sends it.
+    assert "TASK [llmops.inference.vllm_serve : Provide the API key and the containers' secret environment]" in output
+    assert "TASK [llmops.inference.vllm_serve : Wait until each serving container really serves the model]" in output
     assert "TASK [llmops.inference.weights : Start the download (or attach to one still running)]" in output
     assert no_environment_files_left()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -108,3 +109,25 @@ def test_failure_messages_mask_the_key_in_each_failed_item():
     looped = {"failed": True, "results": [{"failed": True, "msg": "bad VLLM_API_KEY=k3y"}, {"failed": False, "msg": "ok"}]}
     assert serving.failure_messages(looped, "k3y") == ["bad VLLM_API_KEY=********"]
     assert serving.failure_messages({"failed": True, "msg": "plain"}, "") == ["plain"]
+
+
+def running(name, spec, state="running"):
+    return {"Names": ["/" + name], "State": state,
+            "Labels": {"org.llmops.spec-hash": serving.spec_hash(spec), "org.llmops.spec": serving.spec_json(spec)}}
+
+
+def test_a_rerun_starts_only_the_containers_that_are_missing_stopped_or_of_another_spec():
+    specs = [{"name": "vllm-%d" % index, "port": 8100 + index} for index in range(4)]
+    containers = [
+        running("vllm-0", specs[0]),                       # runs its spec: left alone
+        running("vllm-1", specs[1], state="exited"),       # stopped by an operator
+        running("vllm-2", dict(specs[2], port=9000)),      # another spec
+    ]                                                      # vllm-3 missing
+    assert [spec["name"] for spec in serving.containers_to_start(specs, containers)] == ["vllm-1", "vllm-2", "vllm-3"]
+    assert serving.containers_to_start(specs[:1], containers) == []
+
+
+def test_the_spec_hash_is_the_digest_of_the_label_it_travels_with():
+    spec = {"name": "vllm", "command": ["/model", "--port", "8000"], "env": {"B": "2", "A": "1"}}
+    assert serving.spec_json(spec) == '{"command": ["/model", "--port", "8000"], "env": {"A": "1", "B": "2"}, "name": "vllm"}'
+    assert serving.spec_hash(spec) == hashlib.sha256(serving.spec_json(spec).encode()).hexdigest()

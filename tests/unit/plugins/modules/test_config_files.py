@@ -127,3 +127,13 @@ def test_an_empty_or_missing_json_file_gets_the_options():
     assert merged == {"live-restore": True} and text == '{\n  "live-restore": true\n}\n'
     with pytest.raises(FilesError):
         merged_json_text("/x", '"a string"', {})
+
+
+def test_a_generated_secret_is_also_kept_as_an_environment_file(tmp_path, run_module):
+    key, env = tmp_path / "key", tmp_path / "serve.env"
+    args = {"secrets": [dict(OWNER, path=str(key), env_file=str(env), env_name="VLLM_API_KEY")]}
+    first, _ = run_module(config_files.main, args)
+    assert env.read_text() == "VLLM_API_KEY=%s\n" % first["secrets"][str(key)] and mode_of(env) == "0o600"
+    assert sorted(first["changed_paths"]) == sorted([str(key), str(env)])
+    again, _ = run_module(config_files.main, args)
+    assert not again["changed"]

@@ -1,0 +1,116 @@
+#!/usr/bin/python
+# Copyright: llmops.inference contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: serving_facts
+short_description: Read in one pass what the serve phase needs to know about a node
+version_added: 0.1.0
+description:
+  - Reports whether the model folder holds a C(config.json) and which folder to mount (the
+    verified copy the weights phase's symlink points to), the network interface of the route
+    to a peer node (for NCCL and Gloo), the local id of the serving image, and every container
+    of the deployment with its labels (they hold each container's spec, for a rollback).
+  - One module run instead of a task each; it changes nothing. The image and the containers
+    come from the node's Docker Engine API, through its unix socket.
+author:
+  - llmops.inference maintainers (@llmops)
+options:
+  model_dir:
+    description: The serving path of the model on this node.
+    type: path
+    required: true
+  peer:
+    description: An address of another node; empty skips the route lookup.
+    type: str
+    default: ""
+  image:
+    description: The serving image, by name.
+    type: str
+    required: true
+  deployment:
+    description: Value of the C(org.llmops.deployment) label of the deployment's containers.
+    type: str
+    required: true
+  docker_host:
+    description: The node's Docker Engine socket.
+    type: str
+    default: unix:///var/run/docker.sock
+extends_documentation_fragment:
+  - llmops.inference.read_only
+"""
+
+EXAMPLES = r"""
+- name: Read the model folder, route, image and containers
+  llmops.inference.serving_facts:
+    model_dir: /data/llmops/models/Qwen3-32B
+    peer: 10.0.0.12
+    image: vllm/vllm-openai:v0.32.0
+    deployment: vllm-serve
+  register: serving
+"""
+
+RETURN = r"""
+model_config_exists:
+  description: Whether O(model_dir) holds a C(config.json).
+  returned: always
+  type: bool
+model_source:
+  description: The folder to mount (the symlink's target when O(model_dir) is one).
+  returned: always
+  type: str
+route_interface:
+  description: Interface of the route to O(peer); empty without a peer or a route.
+  returned: always
+  type: str
+image_id:
+  description: The local id of O(image); empty when the node does not have it.
+  returned: always
+  type: str
+containers:
+  description: The deployment's containers as the Engine API lists them (C(Names), C(Labels), C(State), ...).
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.llmops.inference.plugins.module_utils._containers import DockerSocket
+from ansible_collections.llmops.inference.plugins.module_utils._serving_facts import model_folder, route_interface
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            model_dir=dict(type="path", required=True),
+            peer=dict(type="str", default=""),
+            image=dict(type="str", required=True),
+            deployment=dict(type="str", required=True),
+            docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    config_exists, source = model_folder(params["model_dir"])
+    result = dict(changed=False, model_config_exists=config_exists, model_source=source, route_interface="")
+    if params["peer"]:
+        ip = module.get_bin_path("ip", required=True)
+        rc, out, err = module.run_command([ip, "-o", "route", "get", params["peer"]], environ_update={"LC_ALL": "C"})
+        if rc != 0:
+            module.fail_json(msg="no route to the peer node %s: %s" % (params["peer"], err.strip()), rc=rc, **result)
+        result["route_interface"] = route_interface(out)
+    try:
+        docker = DockerSocket(params["docker_host"])
+        result["image_id"] = docker.image_id(params["image"])
+        result["containers"] = docker.containers_labelled("org.llmops.deployment=" + params["deployment"])
+    except (OSError, RuntimeError, ValueError) as error:
+        module.fail_json(msg="cannot ask the Docker engine at %s: %s" % (params["docker_host"], error), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

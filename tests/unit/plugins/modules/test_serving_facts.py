@@ -1,0 +1,87 @@
+"""serving_facts on a real folder layout, with `ip` answered from a queue and the Docker Engine
+API stood in for on a unix socket (tests/fixtures/fake_docker_api.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.llmops.inference.plugins.module_utils._serving_facts import model_folder, route_interface
+from ansible_collections.llmops.inference.plugins.modules import serving_facts
+
+# `ip -o route get 10.0.0.12` on a two-NIC node (iproute2 6.1), the peer behind the second NIC.
+ROUTE_OUTPUT = "10.0.0.12 dev eth1 src 10.0.0.11 uid 0 \\    cache \n"
+
+
+@pytest.fixture
+def docker(tmp_path):
+    from fake_docker_api import FakeDocker
+
+    fake = FakeDocker(tmp_path / "docker.sock")
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def ip_route(monkeypatch):
+    from ansible.module_utils import basic
+
+    calls = []
+
+    def run_command(self, argv, **_kwargs):
+        calls.append(argv)
+        return 0, ROUTE_OUTPUT, ""
+
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: "/usr/sbin/" + name)
+    return calls
+
+
+def published_model(tmp_path):
+    """The weights phase's layout: the serving path is a symlink to a verified copy."""
+    copy = tmp_path / "tiny.revisions" / "v1.1"
+    copy.mkdir(parents=True)
+    (copy / "config.json").write_text("{}")
+    (tmp_path / "tiny").symlink_to("tiny.revisions/v1.1")
+    return tmp_path / "tiny", copy
+
+
+def test_one_pass_reports_the_model_copy_the_route_the_image_and_the_containers(tmp_path, docker, ip_route, run_module):
+    from fake_docker_api import inspect_document
+
+    serving_path, copy = published_model(tmp_path)
+    docker.images["vllm/vllm-openai:v0.32.0"] = "sha256:" + "ab" * 32
+    mine = inspect_document("vllm-serve")
+    mine["Config"] = {"Labels": {"org.llmops.deployment": "vllm-serve", "org.llmops.spec-hash": "h"}}
+    other = inspect_document("someone-else")
+    other["Config"] = {"Labels": {"org.llmops.deployment": "other"}}
+    docker.containers.update({"vllm-serve": mine, "someone-else": other})
+    result, failed = run_module(serving_facts.main, {
+        "model_dir": str(serving_path), "peer": "10.0.0.12", "image": "vllm/vllm-openai:v0.32.0",
+        "deployment": "vllm-serve", "docker_host": docker.docker_host})
+    assert not failed, result
+    assert result["model_config_exists"] and result["model_source"] == str(copy)
+    assert result["route_interface"] == "eth1" and ip_route == [["/usr/sbin/ip", "-o", "route", "get", "10.0.0.12"]]
+    assert result["image_id"] == "sha256:" + "ab" * 32
+    assert [container["Names"] for container in result["containers"]] == [["/vllm-serve"]]
+    assert result["containers"][0]["Labels"]["org.llmops.spec-hash"] == "h" and not result["changed"]
+
+
+def test_a_node_without_the_image_or_the_model_says_so(tmp_path, docker, ip_route, run_module):
+    result, failed = run_module(serving_facts.main, {
+        "model_dir": str(tmp_path / "missing"), "image": "vllm/vllm-openai:v0.32.0", "deployment": "vllm-serve",
+        "docker_host": docker.docker_host})
+    assert not failed and not result["model_config_exists"] and result["image_id"] == ""
+    assert result["containers"] == [] and result["route_interface"] == "" and ip_route == []
+
+
+def test_an_engine_that_does_not_answer_fails_naming_the_socket(tmp_path, ip_route, run_module):
+    result, failed = run_module(serving_facts.main, {
+        "model_dir": str(tmp_path), "image": "x:1", "deployment": "d", "docker_host": "unix://%s/none.sock" % tmp_path})
+    assert failed and "cannot ask the Docker engine at unix://" in result["msg"]
+
+
+def test_helpers_on_their_own(tmp_path):
+    assert route_interface("10.0.0.12 via 10.0.0.1 dev bond0 src 10.0.0.11 uid 0") == "bond0"
+    assert route_interface("") == ""
+    (tmp_path / "config.json").write_text("{}")
+    assert model_folder(str(tmp_path)) == (True, str(tmp_path))
