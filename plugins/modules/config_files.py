@@ -152,7 +152,8 @@ def main():
             directories=dict(type="list", elements="dict", default=[]),
             files=dict(type="list", elements="dict", default=[]),
             json_merges=dict(type="list", elements="dict", default=[]),
-            secrets=dict(type="list", elements="dict", default=[]),
+            # Paths and lengths, not secrets: the values are generated on the node (no_log the task).
+            secrets=dict(type="list", elements="dict", default=[], no_log=False),
             backup=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
@@ -188,7 +189,7 @@ def main():
                 state["changed"].append(path)
             continue
         alphabet = string.ascii_letters + string.digits
-        generated = "".join(secrets.choice(alphabet) for _ in range(int(item.get("length") or 48)))
+        generated = "".join(secrets.choice(alphabet) for _position in range(int(item.get("length") or 48)))
         state["changed"].append(path)
         if not module.check_mode:
             write_atomically(module, path, generated + "\n", dict(item, mode=item.get("mode") or "0600"), False, {})

@@ -40,7 +40,7 @@ def test_a_first_run_writes_everything_and_a_second_changes_nothing(node, run_mo
     assert limits.read_text() == "* soft nofile 1048576\n" and mode_of(limits) == "0o644"
     assert mode_of(daemon.parent) == "0o700"
     assert json.loads(daemon.read_text()) == {"log-opts": {"max-size": "100m"}, "live-restore": True}
-    again, _ = run_module(config_files.main, args)
+    again, _failed = run_module(config_files.main, args)
     assert not again["changed"] and again["changed_paths"] == []
 
 
@@ -94,7 +94,7 @@ def test_a_changed_mode_alone_is_a_change(node, run_module):
     args, limits, _daemon = node
     run_module(config_files.main, args)
     os.chmod(limits, 0o666)
-    result, _ = run_module(config_files.main, args)
+    result, _failed = run_module(config_files.main, args)
     assert result["changed_paths"] == [str(limits)] and mode_of(limits) == "0o644"
 
 
@@ -106,13 +106,13 @@ def test_a_secret_is_generated_once_0600_and_then_only_read(tmp_path, run_module
     value = first["secrets"][str(key)]
     assert not failed and len(value) == 48 and value.isalnum() and key.read_text() == value + "\n"
     assert mode_of(key) == "0o600"
-    again, _ = run_module(config_files.main, args)
+    again, _failed = run_module(config_files.main, args)
     assert not again["changed"] and again["secrets"][str(key)] == value
 
 
 def test_check_mode_creates_no_secret(tmp_path, run_module):
     key = tmp_path / "key"
-    result, _ = run_module(config_files.main, {"secrets": [dict(OWNER, path=str(key))], "_ansible_check_mode": True})
+    result, _failed = run_module(config_files.main, {"secrets": [dict(OWNER, path=str(key))], "_ansible_check_mode": True})
     assert result["changed"] and result["secrets"] == {} and not key.exists()
 
 
@@ -132,8 +132,8 @@ def test_an_empty_or_missing_json_file_gets_the_options():
 def test_a_generated_secret_is_also_kept_as_an_environment_file(tmp_path, run_module):
     key, env = tmp_path / "key", tmp_path / "serve.env"
     args = {"secrets": [dict(OWNER, path=str(key), env_file=str(env), env_name="VLLM_API_KEY")]}
-    first, _ = run_module(config_files.main, args)
+    first, _failed = run_module(config_files.main, args)
     assert env.read_text() == "VLLM_API_KEY=%s\n" % first["secrets"][str(key)] and mode_of(env) == "0o600"
     assert sorted(first["changed_paths"]) == sorted([str(key), str(env)])
-    again, _ = run_module(config_files.main, args)
+    again, _failed = run_module(config_files.main, args)
     assert not again["changed"]

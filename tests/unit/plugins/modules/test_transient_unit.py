@@ -42,7 +42,7 @@ def test_a_running_unit_is_attached_to_and_nothing_starts(commands, run_module):
     answers.append((0, "ActiveState=active\nSubState=running\n", ""))
     result, failed = run_module(transient_unit.main, {"name": "fetch", "command": ["python3", "fetch.py"]})
     assert not failed and result == {"changed": False, "attached": True}
-    assert [argv for argv, _ in calls] == [["/usr/bin/systemctl", "show", "--property", "ActiveState,SubState", "fetch"]]
+    assert [argv for argv, _seen in calls] == [["/usr/bin/systemctl", "show", "--property", "ActiveState,SubState", "fetch"]]
 
 
 def test_a_finished_unit_is_started_again_with_its_environment_in_a_0600_file_removed_after(commands, run_module, tmp_path):
@@ -53,8 +53,8 @@ def test_a_finished_unit_is_started_again_with_its_environment_in_a_0600_file_re
     result, failed = run_module(transient_unit.main, args)
     env_file = str(tmp_path / "run" / "fetch.env")
     assert not failed and result["changed"] and not result["attached"]
-    assert [argv for argv, _ in calls[1:3]] == [["/usr/bin/systemctl", "stop", "fetch"],
-                                                 ["/usr/bin/systemctl", "reset-failed", "fetch"]]
+    assert [argv for argv, _seen in calls[1:3]] == [
+        ["/usr/bin/systemctl", "stop", "fetch"], ["/usr/bin/systemctl", "reset-failed", "fetch"]]
     argv, seen = calls[3]
     assert argv == ["/usr/bin/systemd-run", "--quiet", "--unit", "fetch", "--remain-after-exit",
                     "--property", "EnvironmentFile=" + env_file, "--property", "Type=exec",
@@ -66,16 +66,16 @@ def test_a_finished_unit_is_started_again_with_its_environment_in_a_0600_file_re
 def test_restarted_stops_a_running_unit_and_starts_it_fresh(commands, run_module):
     calls, answers = commands
     answers.append((0, "ActiveState=active\nSubState=running\n", ""))
-    result, _ = run_module(transient_unit.main, {"name": "mirror", "command": ["python3", "m.py"], "state": "restarted",
-                                                 "properties": {"RuntimeMaxSec": 600}})
-    assert result["changed"] and calls[-1][0] == ["/usr/bin/systemd-run", "--quiet", "--unit", "mirror",
-                                                 "--property", "RuntimeMaxSec=600", "--", "python3", "m.py"]
+    result, _failed = run_module(transient_unit.main, {"name": "mirror", "command": ["python3", "m.py"],
+                                                       "state": "restarted", "properties": {"RuntimeMaxSec": 600}})
+    assert result["changed"] and calls[-1][0] == [
+        "/usr/bin/systemd-run", "--quiet", "--unit", "mirror", "--property", "RuntimeMaxSec=600", "--", "python3", "m.py"]
 
 
 def test_check_mode_starts_nothing(commands, run_module):
     calls, answers = commands
     answers.append((0, "ActiveState=inactive\nSubState=dead\n", ""))
-    result, _ = run_module(transient_unit.main, {"name": "fetch", "command": ["true"], "_ansible_check_mode": True})
+    result, _failed = run_module(transient_unit.main, {"name": "fetch", "command": ["true"], "_ansible_check_mode": True})
     assert result["changed"] and len(calls) == 1
 
 
