@@ -46,6 +46,22 @@ start=$(seconds)
 ansible-playbook deploy.yml -i inventories/sandbox >/dev/null
 deploy=$(elapsed "$start" "$(seconds)")
 
+# vLLM keeps a worker busy for a while after it starts; on 2 cores that would slow every run
+# below. Measure once the serving container is quiet (under 10 % CPU twice in a row, 3 min at most).
+settle() {
+    local quiet=0
+    for _sample in $(seq 1 90); do
+        cpu=$(docker stats --no-stream --format '{{.CPUPerc}}' "$serving" | tr -d '%')
+        if python3 -c "import sys; sys.exit(0 if float('$cpu') < 10 else 1)"; then
+            quiet=$((quiet + 1))
+            ((quiet >= 2)) && return 0
+        else
+            quiet=0
+        fi
+    done
+}
+settle
+
 # (b) no-op rerun against facts only, and (c) against the baseline revision, interleaved.
 timed() { local start; start=$(seconds); "$@" >/dev/null; elapsed "$start" "$(seconds)"; }
 median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
