@@ -42,3 +42,23 @@ def merged_json_text(path, existing_text, options):
     if text and merged == current:
         return None, merged
     return render_json(merged), merged
+
+
+def json_object_problem(path, text):
+    """Why the file at path cannot be merged into (None when it can: absent, empty or an object)."""
+    try:
+        merged_json_text(path, text, {})
+    except FilesError as error:
+        return str(error)
+    return None
+
+
+def missing_packages(wanted, dpkg_query_output):
+    """The wanted packages `dpkg-query -W -f '${Package} ${db:Status-Abbrev}\\n'` does not show
+    installed (status ii); a name it does not know at all is missing too."""
+    installed = set()
+    for line in (dpkg_query_output or "").splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[1].startswith("ii"):
+            installed.add(fields[0].split(":")[0])
+    return [name for name in wanted if name not in installed]

@@ -1,0 +1,99 @@
+#!/usr/bin/python
+# Copyright: llmops.inference contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: host_facts
+short_description: Read in one pass what host preparation must know before it changes a node
+version_added: 0.1.0
+description:
+  - Reports which of O(packages) are not installed (C(dpkg-query)), and, for each of
+    O(json_objects), why that file could not be merged into (it exists but is not valid JSON, or
+    not a JSON object).
+  - The host_prep role runs it in preflight, so a node whose C(/etc/docker/daemon.json) cannot
+    be merged stops the run before any node changes, and the install step then uses the list
+    of missing packages without asking the node again.
+author:
+  - llmops.inference maintainers (@llmops)
+options:
+  packages:
+    description: Debian package names the node must have.
+    type: list
+    elements: str
+    default: []
+  json_objects:
+    description: Paths that must hold a JSON object when they exist.
+    type: list
+    elements: path
+    default: []
+extends_documentation_fragment:
+  - llmops.inference.read_only
+"""
+
+EXAMPLES = r"""
+- name: Read the missing packages and check daemon.json
+  llmops.inference.host_facts:
+    packages: [docker.io, chrony]
+    json_objects: [/etc/docker/daemon.json]
+  register: host
+"""
+
+RETURN = r"""
+missing_packages:
+  description: The packages of O(packages) not installed, in the order given.
+  returned: always
+  type: list
+  elements: str
+json_problems:
+  description: Path to the reason it cannot be merged into, for each file of O(json_objects) that cannot.
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.llmops.inference.plugins.module_utils._files import json_object_problem, missing_packages
+
+
+def json_problem(path):
+    """Why the file at path cannot be merged into, or None."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as error:
+        return "%s cannot be read (%s); it was left untouched." % (path, error)
+    return json_object_problem(path, text)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            packages=dict(type="list", elements="str", default=[]),
+            json_objects=dict(type="list", elements="path", default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    result = dict(changed=False, missing_packages=[], json_problems={})
+    if params["packages"]:
+        dpkg_query = module.get_bin_path("dpkg-query", required=True)
+        # rc 1 only says some names are unknown: they are missing, the others are listed.
+        rc, out, err = module.run_command([dpkg_query, "-W", "-f", "${Package} ${db:Status-Abbrev}\\n"] + params["packages"],
+                                          environ_update={"LC_ALL": "C"})
+        if rc not in (0, 1):
+            module.fail_json(msg="dpkg-query failed: %s" % err.strip(), rc=rc, stdout=out, stderr=err, **result)
+        result["missing_packages"] = missing_packages(params["packages"], out)
+    for path in params["json_objects"]:
+        problem = json_problem(path)
+        if problem:
+            result["json_problems"][path] = problem
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
