@@ -146,6 +146,24 @@ def ensure_file(module, path, content, item, backup, state):
         state["changed"].append(path)
 
 
+def ensure_secret(module, item, state):
+    """The secret kept at item's path, generated (letters and digits) when absent and never
+    replaced; None in check mode when it would be generated."""
+    path, kept = item["path"], read_text(item["path"])
+    if kept is not None and kept.strip():
+        if set_attributes(module, path, item, "0600"):
+            state["changed"].append(path)
+        return kept.strip()
+    state["changed"].append(path)
+    if module.check_mode:
+        return None
+    alphabet = string.ascii_letters + string.digits
+    generated = "".join(secrets.choice(alphabet) for _position in range(int(item.get("length") or 48)))
+    write_atomically(module, path, generated + "\n", item, False, {})
+    set_attributes(module, path, item, "0600")
+    return generated
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -182,27 +200,15 @@ def main():
 
     values = {}
     for item in params["secrets"]:
-        path, kept = item["path"], read_text(item["path"])
-        if kept is not None and kept.strip():
-            values[path] = kept.strip()
-            if set_attributes(module, path, dict(item, mode=item.get("mode") or "0600"), "0600"):
-                state["changed"].append(path)
-            continue
-        alphabet = string.ascii_letters + string.digits
-        generated = "".join(secrets.choice(alphabet) for _position in range(int(item.get("length") or 48)))
-        state["changed"].append(path)
-        if not module.check_mode:
-            write_atomically(module, path, generated + "\n", dict(item, mode=item.get("mode") or "0600"), False, {})
-            set_attributes(module, path, dict(item, mode=item.get("mode") or "0600"), "0600")
-            values[path] = generated
-    for item in params["secrets"]:
-        if not item.get("env_file"):
-            continue
-        env_item = {"mode": "0600", "owner": item.get("owner"), "group": item.get("group")}
-        if item["path"] in values:
-            ensure_file(module, item["env_file"], "%s=%s\n" % (item["env_name"], values[item["path"]]), env_item, False, state)
-        else:  # check mode, the secret not made yet: its file would be written too
-            state["changed"].append(item["env_file"])
+        value = ensure_secret(module, dict(item, mode=item.get("mode") or "0600"), state)
+        if value is not None:
+            values[item["path"]] = value
+        if item.get("env_file"):
+            env_item = {"mode": "0600", "owner": item.get("owner"), "group": item.get("group")}
+            if value is not None:
+                ensure_file(module, item["env_file"], "%s=%s\n" % (item["env_name"], value), env_item, False, state)
+            else:  # check mode, the secret not made yet: its file would be written too
+                state["changed"].append(item["env_file"])
 
     for item in params["files"]:
         ensure_file(module, item["path"], item["content"], item, params["backup"], state)
