@@ -1,12 +1,20 @@
 # Copyright: llmops.inference contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters of the vllm_serve role: the serving plan checked in preflight, and recovery from a
-serving container that failed (evidence, repair, rollback)."""
+"""Filters of the serve and cluster phases: the serving plan checked in preflight, each
+container's spec (built in module_utils/_plans.py), which containers a run must start, and
+recovery from a serving container that failed (evidence, repair, rollback)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+
+from ansible_collections.llmops.inference.plugins.module_utils._plans import (
+    ray_node_spec,
+    ray_ports_problem,
+    resolve_plan,
+    vllm_specs,
+)
 
 SPEC_LABEL = "org.llmops.spec"
 SPEC_HASH_LABEL = "org.llmops.spec-hash"
@@ -37,9 +45,29 @@ def containers_to_start(specs, containers):
     for spec in specs or []:
         container = found.get(spec["name"])
         running = container is not None and container.get("State") == "running"
-        if not running or (container.get("Labels") or {}).get(SPEC_HASH_LABEL) != spec_hash(spec):
+        stale = running and container.get("StaleNetwork")
+        if not running or stale or (container.get("Labels") or {}).get(SPEC_HASH_LABEL) != spec_hash(spec):
             wanted.append(spec)
     return wanted
+
+
+def restart_reasons(specs, containers):
+    """{name: why} for the containers among specs that run their spec but must restart once:
+    their network namespace went away with the container they share it with."""
+    found = {}
+    for container in containers or []:
+        for name in container.get("Names") or []:
+            found[name.lstrip("/")] = container
+    return {
+        spec["name"]: found[spec["name"]]["StaleNetwork"]
+        for spec in specs or []
+        if (found.get(spec["name"]) or {}).get("StaleNetwork")
+    }
+
+
+def restart_all(specs, reason):
+    """{name: reason} for every spec: the ranks of a multi-node plan restart together."""
+    return {spec["name"]: reason for spec in specs or []}
 
 
 def container_evidence(problem):
@@ -103,57 +131,20 @@ def waited_seconds(results, report_every):
     return round(total, 1)
 
 
-def serving_plan(accelerators, options, host, nodes, vcpus):
-    """The serving plan of the head, decided before anything changes.
+def cluster_nodes(hosts, hostvars):
+    """What the serving plan needs of each node, in rank order: vendor, accelerator count, CPUs."""
+    nodes = []
+    for host in hosts:
+        variables = hostvars[host]
+        accelerators = variables.get("llmops_accelerators") or {}
+        nodes.append(dict(host=host, vendor=accelerators.get("vendor", "cpu"), count=int(accelerators.get("count", 0)),
+                          vcpus=int((variables.get("ansible_facts") or {}).get("processor_vcpus", 1))))
+    return nodes
 
-    accelerators: the llmops_accelerators fact; options: profile, tensor_parallel_size,
-    pipeline_parallel_size, instances (the vllm_serve_* values, 0 = automatic); nodes: how many
-    hosts inference_cluster has; vcpus: the head's CPU count. Returns profile,
-    tensor_parallel, pipeline_parallel and problems: one message per wrong input, naming the
-    host, the variable, the value seen and the fix.
-    """
-    vendor = accelerators.get("vendor", "cpu")
-    count = int(accelerators.get("count", 0))
-    instances = int(options["instances"])
-    wanted_profile = options["profile"]
-    profile = vendor if wanted_profile == "auto" else wanted_profile
-    tensor = int(options["tensor_parallel_size"]) or (1 if profile == "cpu" else max(count // max(instances, 1), 1))
-    pipeline = int(options["pipeline_parallel_size"]) or (1 if profile == "cpu" or instances > 1 else int(nodes))
-    problems = []
-    where = "On %s: " % host
-    if profile != "cpu" and profile != vendor:
-        problems.append(
-            where + "vllm_serve_profile=%s but the node has %d %s accelerator(s). Fix: set vllm_serve_profile "
-            "to auto or %s." % (wanted_profile, count, vendor, vendor))
-    elif profile == "cpu":
-        if tensor > 1:
-            problems.append(
-                where + "vllm_serve_tensor_parallel_size=%d with the cpu profile: vLLM on CPU serves one node with "
-                "tensor parallel 1 here. Fix: leave vllm_serve_tensor_parallel_size at 0 (automatic) or 1; use "
-                "vllm_serve_instances to use more cores." % tensor)
-        if instances > int(vcpus):
-            problems.append(
-                where + "vllm_serve_instances=%d but the node has %d CPU(s): each instance needs at least one. "
-                "Fix: set vllm_serve_instances to at most %d." % (instances, int(vcpus), int(vcpus)))
-    elif tensor * instances > count and not int(options["tensor_parallel_size"]):
-        problems.append(
-            where + "vllm_serve_instances=%d needs at least one %s accelerator each but the node has %d. Fix: set "
-            "vllm_serve_instances to at most %d." % (instances, vendor, count, max(count, 1)))
-    elif tensor * instances > count:
-        problems.append(
-            where + "vllm_serve_tensor_parallel_size=%d x vllm_serve_instances=%d needs %d %s accelerator(s) but "
-            "the node has %d. Fix: make tensor parallel x instances at most %d (0 = automatic)."
-            % (tensor, instances, tensor * instances, vendor, count, count))
-    if pipeline > int(nodes):
-        problems.append(
-            where + "vllm_serve_pipeline_parallel_size=%d but inference_cluster has %d node(s), one pipeline stage "
-            "each. Fix: set it to at most %d (0 = automatic)." % (pipeline, int(nodes), int(nodes)))
-    elif pipeline > 1:
-        problems.append(
-            where + "vllm_serve_pipeline_parallel_size resolves to %d (one stage per node), but serving across "
-            "nodes needs the cluster phase, which is not built yet. Fix: set vllm_serve_pipeline_parallel_size: 1 "
-            "to serve from the head alone." % pipeline)
-    return dict(profile=profile, tensor_parallel=tensor, pipeline_parallel=pipeline, problems=problems)
+
+def serving_plan(cluster, options, host):
+    """The serving plan (module_utils/_plans.py resolve_plan), decided in preflight."""
+    return resolve_plan(cluster, options, host)
 
 
 class FilterModule:
@@ -166,7 +157,13 @@ class FilterModule:
             "waited_seconds": waited_seconds,
             "restart_counts": restart_counts,
             "serving_plan": serving_plan,
+            "cluster_nodes": cluster_nodes,
             "spec_json": spec_json,
             "spec_hash": spec_hash,
             "containers_to_start": containers_to_start,
+            "restart_reasons": restart_reasons,
+            "restart_all": restart_all,
+            "vllm_specs": vllm_specs,
+            "ray_node_spec": ray_node_spec,
+            "ray_ports_problem": ray_ports_problem,
         }

@@ -20,9 +20,9 @@ author:
   - llmops.inference maintainers (@llmops)
 options:
   model_dir:
-    description: The serving path of the model on this node.
+    description: The serving path of the model on this node; empty skips it.
     type: path
-    required: true
+    default: ""
   peer:
     description: An address of another node; empty skips the route lookup.
     type: str
@@ -35,6 +35,11 @@ options:
     description: Value of the C(org.llmops.deployment) label of the deployment's containers.
     type: str
     required: true
+  watch:
+    description: Names of other containers whose state to report in RV(watched) (e.g. the Ray node a serving container joins).
+    type: list
+    elements: str
+    default: []
   docker_host:
     description: The node's Docker Engine socket.
     type: str
@@ -71,31 +76,50 @@ image_id:
   returned: always
   type: str
 containers:
-  description: The deployment's containers as the Engine API lists them (C(Names), C(Labels), C(State), ...).
+  description:
+    - The deployment's containers as the Engine API lists them (C(Names), C(Labels), C(State), ...).
+    - C(StaleNetwork) is added, non-empty when the container shares the network of a container that restarted after it
+      started (a restart joins the new namespace).
   returned: always
   type: list
   elements: dict
+watched:
+  description: State (running, exited, ..., missing) of each container named in O(watch).
+  returned: always
+  type: dict
+  sample: {ray-node: running}
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmops.inference.plugins.module_utils._containers import DockerSocket
+from ansible_collections.llmops.inference.plugins.module_utils._containers import DockerSocket, network_peer, stale_network
 from ansible_collections.llmops.inference.plugins.module_utils._serving_facts import model_folder, route_interface
+
+
+def stale_reason(docker, container):
+    """Why a running container that shares another's network must restart once, or ''."""
+    if container.get("State") != "running" or not (container.get("HostConfig") or {}).get("NetworkMode", "").startswith("container:"):
+        return ""
+    inspect = docker.inspect(container["Id"])
+    if inspect is None:
+        return ""
+    return stale_network(inspect, docker.inspect(network_peer(inspect))) or ""
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            model_dir=dict(type="path", required=True),
+            model_dir=dict(type="path", default=""),
             peer=dict(type="str", default=""),
             image=dict(type="str", required=True),
             deployment=dict(type="str", required=True),
+            watch=dict(type="list", elements="str", default=[]),
             docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
         ),
         supports_check_mode=True,
     )
     params = module.params
-    config_exists, source = model_folder(params["model_dir"])
+    config_exists, source = model_folder(params["model_dir"]) if params["model_dir"] else (False, "")
     result = dict(changed=False, model_config_exists=config_exists, model_source=source, route_interface="")
     if params["peer"]:
         ip = module.get_bin_path("ip", required=True)
@@ -107,6 +131,12 @@ def main():
         docker = DockerSocket(params["docker_host"])
         result["image_id"] = docker.image_id(params["image"])
         result["containers"] = docker.containers_labelled("org.llmops.deployment=" + params["deployment"])
+        for container in result["containers"]:
+            container["StaleNetwork"] = stale_reason(docker, container)
+        result["watched"] = {}
+        for name in params["watch"]:
+            inspect = docker.inspect(name)
+            result["watched"][name] = ((inspect or {}).get("State") or {}).get("Status", "missing") if inspect else "missing"
     except (OSError, RuntimeError, ValueError) as error:
         module.fail_json(msg="cannot ask the Docker engine at %s: %s" % (params["docker_host"], error), **result)
     module.exit_json(**result)

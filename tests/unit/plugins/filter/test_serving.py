@@ -1,4 +1,5 @@
-"""The vllm_serve filters: the serving plan decided in preflight, and the recovery helpers."""
+"""The vllm_serve filters: which containers a run starts, and the recovery helpers (the plan and
+the specs are tested in tests/unit/plugins/module_utils/test_plans.py)."""
 
 from __future__ import annotations
 
@@ -8,58 +9,6 @@ import json
 import pytest
 
 from ansible_collections.llmops.inference.plugins.filter import serving
-
-CPU = {"vendor": "cpu", "count": 0}
-H100x8 = {"vendor": "nvidia", "count": 8}
-VASTAI = {"vendor": "vastai", "count": 4}
-
-
-def plan(accelerators, nodes=1, vcpus=2, **options):
-    wanted = {"profile": "auto", "tensor_parallel_size": 0, "pipeline_parallel_size": 0, "instances": 1}
-    wanted.update(options)
-    return serving.serving_plan(accelerators, wanted, "head", nodes, vcpus)
-
-
-@pytest.mark.parametrize("accelerators, options, profile, tensor, pipeline", [
-    (CPU, {}, "cpu", 1, 1),
-    (H100x8, {}, "nvidia", 8, 1),
-    (H100x8, {"instances": 4}, "nvidia", 2, 1),
-    (VASTAI, {"tensor_parallel_size": 2, "instances": 2}, "vastai", 2, 1),
-    (H100x8, {"profile": "cpu"}, "cpu", 1, 1),  # the CPU build can run anywhere
-])
-def test_automatic_values_follow_the_node(accelerators, options, profile, tensor, pipeline):
-    result = plan(accelerators, **options)
-    assert (result["profile"], result["tensor_parallel"], result["pipeline_parallel"], result["problems"]) == (
-        profile, tensor, pipeline, [])
-
-
-@pytest.mark.parametrize("accelerators, nodes, options, message", [
-    (CPU, 2, {"tensor_parallel_size": 4},
-     "On head: vllm_serve_tensor_parallel_size=4 with the cpu profile: vLLM on CPU serves one node with tensor "
-     "parallel 1 here. Fix: leave vllm_serve_tensor_parallel_size at 0 (automatic) or 1; use vllm_serve_instances "
-     "to use more cores."),
-    (CPU, 1, {"instances": 3},
-     "On head: vllm_serve_instances=3 but the node has 2 CPU(s): each instance needs at least one. Fix: set "
-     "vllm_serve_instances to at most 2."),
-    (CPU, 1, {"profile": "nvidia"},
-     "On head: vllm_serve_profile=nvidia but the node has 0 cpu accelerator(s). Fix: set vllm_serve_profile to "
-     "auto or cpu."),
-    (H100x8, 1, {"tensor_parallel_size": 4, "instances": 3},
-     "On head: vllm_serve_tensor_parallel_size=4 x vllm_serve_instances=3 needs 12 nvidia accelerator(s) but the "
-     "node has 8. Fix: make tensor parallel x instances at most 8 (0 = automatic)."),
-    (H100x8, 1, {"instances": 9},
-     "On head: vllm_serve_instances=9 needs at least one nvidia accelerator each but the node has 8. Fix: set "
-     "vllm_serve_instances to at most 8."),
-    (H100x8, 1, {"pipeline_parallel_size": 2},
-     "On head: vllm_serve_pipeline_parallel_size=2 but inference_cluster has 1 node(s), one pipeline stage each. "
-     "Fix: set it to at most 1 (0 = automatic)."),
-    (H100x8, 2, {},
-     "On head: vllm_serve_pipeline_parallel_size resolves to 2 (one stage per node), but serving across nodes "
-     "needs the cluster phase, which is not built yet. Fix: set vllm_serve_pipeline_parallel_size: 1 to serve "
-     "from the head alone."),
-])
-def test_a_plan_that_cannot_work_is_refused_with_the_one_wrong_input(accelerators, nodes, options, message):
-    assert plan(accelerators, nodes=nodes, **options)["problems"] == [message]
 
 
 def test_evidence_shows_state_then_the_log_tail():
@@ -131,3 +80,24 @@ def test_the_spec_hash_is_the_digest_of_the_label_it_travels_with():
     spec = {"name": "vllm", "command": ["/model", "--port", "8000"], "env": {"B": "2", "A": "1"}}
     assert serving.spec_json(spec) == '{"command": ["/model", "--port", "8000"], "env": {"A": "1", "B": "2"}, "name": "vllm"}'
     assert serving.spec_hash(spec) == hashlib.sha256(serving.spec_json(spec).encode()).hexdigest()
+
+
+def test_a_container_in_a_network_that_went_away_starts_again_with_its_reason():
+    spec = {"name": "a", "port": 8000}
+    running = {"Names": ["/a"], "State": "running", "Labels": {"org.llmops.spec-hash": serving.spec_hash(spec)},
+               "StaleNetwork": "it shares the network of node, which restarted"}
+    assert serving.containers_to_start([spec], [running]) == [spec]
+    assert serving.restart_reasons([spec], [running]) == {"a": "it shares the network of node, which restarted"}
+    assert serving.restart_reasons([spec], [dict(running, StaleNetwork="")]) == {}
+    assert serving.containers_to_start([spec], [dict(running, StaleNetwork="")]) == []
+
+
+def test_cluster_nodes_reads_each_hosts_facts_in_rank_order():
+    hostvars = {
+        "head": {"llmops_accelerators": {"vendor": "nvidia", "count": 8}, "ansible_facts": {"processor_vcpus": 96}},
+        "w1": {"ansible_facts": {}},
+    }
+    assert serving.cluster_nodes(["head", "w1"], hostvars) == [
+        {"host": "head", "vendor": "nvidia", "count": 8, "vcpus": 96},
+        {"host": "w1", "vendor": "cpu", "count": 0, "vcpus": 1},
+    ]

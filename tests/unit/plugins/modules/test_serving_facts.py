@@ -74,6 +74,26 @@ def test_a_node_without_the_image_or_the_model_says_so(tmp_path, docker, ip_rout
     assert result["containers"] == [] and result["route_interface"] == "" and ip_route == []
 
 
+def test_a_container_whose_network_peer_restarted_is_marked_and_watched_containers_reported(
+        tmp_path, docker, ip_route, run_module):
+    from fake_docker_api import inspect_document
+
+    node = inspect_document("node-1", started_at="2026-12-01T11:00:00.000000000Z")
+    stale = inspect_document("node-1-ray", network_mode="container:node-1", started_at="2026-12-01T10:00:00.000000000Z")
+    stale["Config"] = {"Labels": {"org.llmops.deployment": "node-1-ray"}}
+    docker.containers.update({"node-1": node, "node-1-ray": stale})
+    result, failed = run_module(serving_facts.main, {
+        "image": "x:1", "deployment": "node-1-ray", "watch": ["node-1", "gone"], "docker_host": docker.docker_host})
+    assert not failed, result
+    assert result["model_source"] == "" and not result["model_config_exists"]  # no model_dir: skipped
+    assert result["containers"][0]["StaleNetwork"].startswith("it shares the network of node-1, which restarted at")
+    assert result["watched"] == {"node-1": "running", "gone": "missing"}
+    # Started after its peer: nothing to repair.
+    stale["State"]["StartedAt"] = "2026-12-01T12:00:00.000000000Z"
+    result, failed = run_module(serving_facts.main, {"image": "x:1", "deployment": "node-1-ray", "docker_host": docker.docker_host})
+    assert result["containers"][0]["StaleNetwork"] == ""
+
+
 def test_an_engine_that_does_not_answer_fails_naming_the_socket(tmp_path, ip_route, run_module):
     result, failed = run_module(serving_facts.main, {
         "model_dir": str(tmp_path), "image": "x:1", "deployment": "d", "docker_host": "unix://%s/none.sock" % tmp_path})

@@ -1,0 +1,58 @@
+# Copyright: llmops.inference contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the cluster phase: what is wrong with a Ray cluster as ray_cluster_info saw it."""
+
+from __future__ import annotations
+
+
+def cluster_problems(info, expected, needed_accelerators=0, resource="GPU"):
+    """One message per problem of the Ray cluster, naming hosts and addresses.
+
+    info: the ray_cluster_info result; expected: {host: private address} of every node of
+    inference_cluster; needed_accelerators: tensor x pipeline parallel of a Ray-backend plan
+    (0: no check); resource: the Ray resource those accelerators are (GPU on NVIDIA).
+    """
+    if "alive_count" not in info:
+        return ["The Ray cluster could not be read: %s. Look at the head's Ray container log "
+                "(docker logs <llmops_ray_container_name>)." % info.get("msg", "no answer")]
+    problems = []
+    alive = {node["ip"]: node for node in info.get("nodes") or []}
+    missing = {host: address for host, address in sorted(expected.items()) if address not in alive}
+    if missing:
+        lost = [node["ip"] for node in info.get("lost_nodes") or []]
+        problems.append(
+            "Ray cluster: %d of %d node(s) alive; missing: %s%s. Fix: look at the Ray container's log on each missing "
+            "node (docker logs), that it reaches the head on the first port of ray_cluster_ports, and the token file."
+            % (info["alive_count"], len(expected),
+               ", ".join("%s (%s)" % (host, address) for host, address in missing.items()),
+               "; lost (were alive): %s" % ", ".join(lost) if lost else ""))
+    if info.get("version_mismatch"):
+        by_version = ["%s: Ray %s, Python %s" % (node["ip"], node.get("ray_version"), node.get("python_version"))
+                      for node in info.get("nodes") or []]
+        problems.append(
+            "Ray nodes run different versions (%s). Fix: run the same image on every node (vllm_serve_image or "
+            "vllm_serve_images, pinned by digest)." % "; ".join(by_version))
+    have = float((info.get("resources_total") or {}).get(resource, 0))
+    if needed_accelerators and have < float(needed_accelerators):
+        problems.append(
+            "Ray sees %g %s across the alive nodes but the serving plan needs %d (tensor x pipeline parallel). Fix: "
+            "check each node's driver (--tags verify) or lower vllm_serve_tensor_parallel_size / "
+            "vllm_serve_pipeline_parallel_size." % (have, resource, int(needed_accelerators)))
+    return problems
+
+
+def fabric_line(rank):
+    """One rank of the fabric check, as the summary prints it."""
+    parts = ["rank %d %s" % (rank["rank"], rank["ip"])]
+    if rank.get("seconds") is not None:
+        parts.append("%.4f s" % rank["seconds"])
+    if rank.get("bus_gbps") is not None:
+        parts.append("%.3f Gbit/s bus" % rank["bus_gbps"])
+    if rank.get("peers"):
+        parts.append("to " + ", ".join("rank %s via %s" % (peer, "+".join(via)) for peer, via in sorted(rank["peers"].items())))
+    return " ".join(parts)
+
+
+class FilterModule:
+    def filters(self):
+        return {"cluster_problems": cluster_problems, "fabric_line": fabric_line}
