@@ -65,6 +65,23 @@ def restart_reasons(specs, containers):
     }
 
 
+def broken_ranks(specs, containers):
+    """{name: why} for the ranks of a multi-node plan that Docker restarted since this role
+    created them. A rank that restarted alone cannot rejoin its group (measured: the head's
+    vLLM restarted by its restart policy waits for a worker still bound to the old group, and
+    never serves), so the role recreates every rank together and counts restarts from 0."""
+    found = {}
+    for container in containers or []:
+        for name in container.get("Names") or []:
+            found[name.lstrip("/")] = container
+    broken = {}
+    for spec in specs or []:
+        restarts = int((found.get(spec["name"]) or {}).get("RestartCount") or 0)
+        if restarts:
+            broken[spec["name"]] = "restarted %d time(s) on its own since the ranks started together" % restarts
+    return broken
+
+
 def restart_all(specs, reason):
     """{name: reason} for every spec: the ranks of a multi-node plan restart together."""
     return {spec["name"]: reason for spec in specs or []}
@@ -163,6 +180,7 @@ class FilterModule:
             "containers_to_start": containers_to_start,
             "restart_reasons": restart_reasons,
             "restart_all": restart_all,
+            "broken_ranks": broken_ranks,
             "vllm_specs": vllm_specs,
             "ray_node_spec": ray_node_spec,
             "ray_ports_problem": ray_ports_problem,

@@ -78,7 +78,8 @@ image_id:
 containers:
   description:
     - The deployment's containers as the Engine API lists them (C(Names), C(Labels), C(State), ...).
-    - C(StaleNetwork) is added, non-empty when the container shares the network of a container that restarted after it
+    - Added for a running container - C(RestartCount) (restarts by the restart policy since it was created),
+      C(StartedAt), and C(StaleNetwork), non-empty when it shares the network of a container that restarted after it
       started (a restart joins the new namespace).
   returned: always
   type: list
@@ -96,14 +97,20 @@ from ansible_collections.llmops.inference.plugins.module_utils._containers impor
 from ansible_collections.llmops.inference.plugins.module_utils._serving_facts import model_folder, route_interface
 
 
-def stale_reason(docker, container):
-    """Why a running container that shares another's network must restart once, or ''."""
-    if container.get("State") != "running" or not (container.get("HostConfig") or {}).get("NetworkMode", "").startswith("container:"):
-        return ""
+def add_state(docker, container):
+    """RestartCount, StartedAt and StaleNetwork (why a running container that shares another's
+    network must restart once, or '') of a listed container, from its inspect document."""
+    container.update(RestartCount=0, StartedAt="", StaleNetwork="")
+    if container.get("State") != "running":
+        return
     inspect = docker.inspect(container["Id"])
     if inspect is None:
-        return ""
-    return stale_network(inspect, docker.inspect(network_peer(inspect))) or ""
+        return
+    container["RestartCount"] = inspect.get("RestartCount", 0)
+    container["StartedAt"] = (inspect.get("State") or {}).get("StartedAt", "")
+    peer = network_peer(inspect)
+    if peer:
+        container["StaleNetwork"] = stale_network(inspect, docker.inspect(peer)) or ""
 
 
 def main():
@@ -132,7 +139,7 @@ def main():
         result["image_id"] = docker.image_id(params["image"])
         result["containers"] = docker.containers_labelled("org.llmops.deployment=" + params["deployment"])
         for container in result["containers"]:
-            container["StaleNetwork"] = stale_reason(docker, container)
+            add_state(docker, container)
         result["watched"] = {}
         for name in params["watch"]:
             inspect = docker.inspect(name)
