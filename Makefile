@@ -1,5 +1,5 @@
 # Developer entry points. `make test` is what CI runs (.ci/run).
-.PHONY: test setup lint unit molecule sandbox sandbox-down bench bench-weights clean
+.PHONY: test setup lint unit molecule sandbox sandbox-down bench bench-weights bench-cluster clean
 
 test:
 	bash tests/harness/run-tests.sh
@@ -28,6 +28,9 @@ bench:
 
 bench-weights:
 	bash bench/weights.sh
+
+bench-cluster:
+	bash bench/cluster.sh
 
 clean:
 	rm -rf .cache .venv

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: how much the collection adds on top of what it drives, on the sandbox.
 #  (a) deploy.yml from no serving container to ready, against a bare `vllm serve` of the same
-#      model with the same flags started by hand on the same node: start to /health 200 and
-#      the model listed (the floor);
+#      model with the same flags started by hand (rank 0 on the head, the headless rank 1 on
+#      the worker): start to /health 200 and the model listed (the floor);
 #  (b) a no-op rerun of deploy.yml against a facts-only play on the same hosts (median of 3,
 #      interleaved);
 #  (c) with BENCH_BASELINE=<git revision>: the same no-op rerun of that revision's deploy.yml
@@ -31,16 +31,26 @@ wait_ready() {
     done
 }
 
-# (a) floor: the same container spec the role made, started by hand.
-spec_args=$(docker inspect --format '{{ json .Config.Cmd }}' "$serving")
-docker rm -f "$serving" >/dev/null
+# (a) floor: the same container specs the role made (rank 0 on the head, the headless rank 1
+# on the worker), started by hand.
+bare_start() {  # NODE NAME CORE ARGV-JSON: a bare copy of NODE's serving container
+    local node=$1 name=$2
+    docker run -d --name "$name" --network "container:$node" --shm-size 1g -e VLLM_API_KEY="$key" \
+        -e VLLM_HOST_IP="$(docker inspect --format "{{ (index .NetworkSettings.Networks \"$SANDBOX_NETWORK\").IPAddress }}" "$node")" \
+        -e VLLM_CPU_OMP_THREADS_BIND="$3" -e TORCHDYNAMO_DISABLE=1 -e GLOO_SOCKET_IFNAME=eth0 \
+        -v "$SANDBOX_ROOT/$node/models/$SANDBOX_MODEL:/model:ro" \
+        --entrypoint vllm "$SANDBOX_SERVING_IMAGE" serve $(python3 -c "import json,sys; print(' '.join(json.loads(sys.argv[1])))" "$4") >/dev/null
+}
+worker=${SANDBOX_HOSTS[1]}
+head_args=$(docker inspect --format '{{ json .Config.Cmd }}' "$serving")
+worker_args=$(docker inspect --format '{{ json .Config.Cmd }}' "$worker-vllm")
+docker rm -f "$serving" "$worker-vllm" >/dev/null
 start=$(seconds)
-docker run -d --name llmops-bench-bare --network "container:$SANDBOX_HEAD" --shm-size 1g \
-    -e VLLM_API_KEY="$key" -v "$SANDBOX_ROOT/$SANDBOX_HEAD/models/$SANDBOX_MODEL:/model:ro" \
-    --entrypoint vllm "$SANDBOX_SERVING_IMAGE" serve $(python3 -c "import json,sys; print(' '.join(json.loads(sys.argv[1])))" "$spec_args") >/dev/null
+bare_start "$SANDBOX_HEAD" llmops-bench-bare 0 "$head_args"
+bare_start "$worker" llmops-bench-bare-rank1 1 "$worker_args"
 wait_ready
 bare=$(elapsed "$start" "$(seconds)")
-docker rm -f llmops-bench-bare >/dev/null
+docker rm -f llmops-bench-bare llmops-bench-bare-rank1 >/dev/null
 
 start=$(seconds)
 ansible-playbook deploy.yml -i inventories/sandbox >/dev/null

@@ -6,10 +6,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=sandbox/common.sh
 source "$root/sandbox/common.sh"
 
-# Serving containers the nodes started (instances, balancer) carry the role's deployment label.
+# Serving containers the nodes started (instances, balancer) and their Ray node carry the
+# roles' deployment labels.
 for node in "${SANDBOX_HOSTS[@]}"; do
-    for container in $(docker ps -aq --filter "label=org.llmops.deployment=$node-vllm"); do
-        docker rm -f "$container" >/dev/null && log "removed serving container $container"
+    for container in $(docker ps -aq --filter "label=org.llmops.deployment=$node-vllm") \
+            $(docker ps -aq --filter "label=org.llmops.deployment=$node-ray"); do
+        docker rm -f "$container" >/dev/null && log "removed container $container of $node"
     done
     docker rm -f "$node" >/dev/null 2>&1 && log "removed $node" || true
 done

@@ -82,9 +82,9 @@ def broken_ranks(specs, containers):
     return broken
 
 
-def restart_all(specs, reason):
-    """{name: reason} for every spec: the ranks of a multi-node plan restart together."""
-    return {spec["name"]: reason for spec in specs or []}
+def start_reason(name, reasons):
+    """'<name>: <why>' for the output: the known reason, or what containers_to_start found."""
+    return "%s: %s" % (name, reasons.get(name) or "missing, stopped or of another spec")
 
 
 def container_evidence(problem):
@@ -179,7 +179,7 @@ class FilterModule:
             "spec_hash": spec_hash,
             "containers_to_start": containers_to_start,
             "restart_reasons": restart_reasons,
-            "restart_all": restart_all,
+            "start_reason": start_reason,
             "broken_ranks": broken_ranks,
             "vllm_specs": vllm_specs,
             "ray_node_spec": ray_node_spec,

@@ -1,6 +1,7 @@
 """End to end: deploy.yml put a real vLLM (CPU build) on the sandbox nodes. Checked with the
 official openai client. Output is random (random weights): assert shapes, never text.
-Runs after sandbox/up.sh; the last tests change a serving option and rerun --tags serve."""
+Runs after sandbox/up.sh; the last tests change a serving option and rerun --tags serve. The
+model is served across both nodes (test_sandbox_cluster.py checks that part)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import requests
 from conftest import HEAD, MODEL, deploy, docker_inspect
 
 SERVING = HEAD + "-vllm"
+# The worker's headless vLLM rank (the mp backend across both nodes).
+WORKER_RANK = "llmops-sandbox-worker-vllm"
 
 
 def exists(container):
@@ -114,12 +117,16 @@ def test_bad_input_stops_before_anything_changes():
     assert docker_inspect(SERVING)["Id"] == before
 
 
-def test_changed_option_recreates_only_the_serving_container(base_url, api_key):
+def test_changed_option_recreates_only_the_serving_containers(base_url, api_key):
     serving_before, head_before = docker_inspect(SERVING)["Id"], docker_inspect(HEAD)["Id"]
+    rank_before, ray_before = docker_inspect(WORKER_RANK)["Id"], docker_inspect(HEAD + "-ray")["Id"]
     output, recap = deploy("--tags", "serve", "-e", "vllm_serve_max_model_len=256")
-    assert recap[HEAD]["changed"] == 1, output[-2000:]
+    assert recap[HEAD]["changed"] == 1 and recap["llmops-sandbox-worker"]["changed"] == 1, output[-2000:]
     assert docker_inspect(SERVING)["Id"] != serving_before
-    assert docker_inspect(HEAD)["Id"] == head_before
+    # The worker's rank has the same option: recreated with it; nothing else moved.
+    assert docker_inspect(WORKER_RANK)["Id"] != rank_before
+    assert "256" in docker_inspect(WORKER_RANK)["Config"]["Cmd"]
+    assert docker_inspect(HEAD)["Id"] == head_before and docker_inspect(HEAD + "-ray")["Id"] == ray_before
     # The endpoint came back (the role waited for readiness) with the new option.
     response = requests.get(base_url + "/models", headers={"Authorization": "Bearer " + api_key}, timeout=10)
     assert response.json()["data"][0]["max_model_len"] == 256
@@ -132,6 +139,7 @@ def test_multi_instance_mode_balances_two_instances(base_url, api_key):
     names = {name: docker_inspect(name) for name in (SERVING + "-0", SERVING + "-1", SERVING + "-balancer")}
     assert all(container["State"]["Running"] for container in names.values())
     assert not exists(SERVING)  # the single-instance container is gone
+    assert not exists(WORKER_RANK)  # instances serve from the head alone: the worker's rank is gone
     assert names[SERVING + "-0"]["Config"]["Env"] != names[SERVING + "-1"]["Config"]["Env"]  # own core slice
     answers = [
         client(base_url, api_key).chat.completions.create(
@@ -157,4 +165,5 @@ def test_back_to_one_instance_removes_the_balancer(base_url, api_key):
     assert docker_inspect(SERVING)["State"]["Running"]
     for gone in (SERVING + "-0", SERVING + "-1", SERVING + "-balancer"):
         assert not exists(gone)
+    assert docker_inspect(WORKER_RANK)["State"]["Running"]  # across both nodes again
     assert [model.id for model in client(base_url, api_key).models.list().data] == [MODEL]

@@ -134,8 +134,12 @@ def test_hub_token_and_api_key_stay_out_of_a_vvv_run_and_the_logs():
         places["journal of " + node] = on_node(node, "journalctl --no-pager -o cat")
     logs = subprocess.run(["docker", "logs", SERVING], capture_output=True, text=True, check=True)
     places["log of " + SERVING] = logs.stdout + logs.stderr  # vLLM logs to stderr
+    ray_token = (SANDBOX_ROOT / HEAD / "secrets" / "ray-auth-token").read_text().strip()
+    for node in (HEAD, WORKER):
+        ray_logs = subprocess.run(["docker", "logs", node + "-ray"], capture_output=True, text=True, check=True)
+        places["log of %s-ray" % node] = ray_logs.stdout + ray_logs.stderr
     for name, text in places.items():
-        assert token not in text and api_key not in text, "a secret appears in %s" % name
+        assert token not in text and api_key not in text and ray_token not in text, "a secret appears in %s" % name
     # The tasks that handle the key ran at -vvv: the one that keeps it and the readiness wait that sends it.
     assert "TASK [llmops.inference.vllm_serve : Provide the API key and the containers' secret environment]" in output
     assert "TASK [llmops.inference.vllm_serve : Wait until each serving container really serves the model]" in output
@@ -148,7 +152,10 @@ def test_hub_token_and_api_key_stay_out_of_a_vvv_run_and_the_logs():
      'vllm_serve_extra_env=["A=1"] is wrong: argument \'vllm_serve_extra_env\' is of type list'),
     ({"vllm_serve_profile": "gpu"}, 'vllm_serve_profile="gpu" is wrong: value of vllm_serve_profile must be one of'),
     ({"vllm_serve_tensor_parallel_size": 4}, "vllm_serve_tensor_parallel_size=4 with the cpu profile"),
-    ({"vllm_serve_pipeline_parallel_size": 2}, "serving across nodes needs the cluster phase"),
+    ({"vllm_serve_pipeline_parallel_size": 2}, "vllm_serve_pipeline_parallel_size=2 with the cpu profile across nodes"),
+    ({"vllm_serve_distributed_backend": "ray"}, "vLLM refuses its Ray executor on CPU"),
+    ({"vllm_serve_nodes": 3}, "vllm_serve_nodes=3 but inference_cluster has 2 node(s)"),
+    ({"ray_cluster_ports": [6379, 6390]}, "ray_cluster_ports=[6379, 6390] is not a range of at least 36 ports"),
     ({"llmops_min_accelerators": 8}, "llmops_min_accelerators=8, but the node has 0 cpu accelerator(s)"),
 ])
 def test_every_class_of_bad_input_stops_in_preflight(extra, expected):
@@ -175,21 +182,21 @@ def test_operator_daemon_json_keys_survive_a_partial_run():
                        text=True, capture_output=True, check=True)
 
 
-def test_main_process_killed_from_the_host_comes_back_and_a_rerun_changes_nothing(base_url, api_key):
+def test_a_rank_killed_from_the_host_is_recreated_with_its_group_by_the_next_run(base_url, api_key):
+    """Docker restarts the head's vLLM (its restart policy), but a rank that restarted alone
+    cannot rejoin its group (measured: it never serves again on its own). The next run sees the
+    restart and recreates every rank together."""
     container = docker_inspect(SERVING)
     os.kill(container["State"]["Pid"], signal.SIGKILL)  # as a crash would: the restart policy applies
-    wait_until_serving(base_url, api_key)
-    after = docker_inspect(SERVING)
-    assert after["Id"] == container["Id"] and after["RestartCount"] == container["RestartCount"] + 1
+    deadline = time.time() + 60
+    while time.time() < deadline and docker_inspect(SERVING)["RestartCount"] == container["RestartCount"]:
+        time.sleep(1)
+    assert docker_inspect(SERVING)["RestartCount"] == container["RestartCount"] + 1
+    output, recap = deploy("--tags", "serve")
+    assert recap[HEAD]["failed"] == 0 and recap[WORKER]["changed"] == 1, output[-3000:]
+    assert "%s: restarted 1 time(s) on its own since the ranks started together" % SERVING in flat(output)
+    assert serves(base_url, api_key) and docker_inspect(SERVING)["RestartCount"] == 0
     assert all_unchanged(deploy()[1])
-
-
-def test_engine_killed_inside_the_container_restarts_it_and_it_serves(base_url, api_key):
-    restarts = docker_inspect(SERVING)["RestartCount"]
-    subprocess.run(["docker", "exec", SERVING, "pkill", "-KILL", "-f", "VLLM::EngineCore"], check=True)
-    wait_until_serving(base_url, api_key)
-    assert docker_inspect(SERVING)["RestartCount"] == restarts + 1
-    assert all_unchanged(deploy("--tags", "serve")[1])
 
 
 def test_operator_stop_is_undone_by_the_next_run(base_url, api_key):
@@ -199,18 +206,25 @@ def test_operator_stop_is_undone_by_the_next_run(base_url, api_key):
     assert docker_inspect(SERVING)["State"]["Running"] and serves(base_url, api_key)
 
 
-def test_removed_serving_container_is_recreated_alone(base_url, api_key):
-    head_before = docker_inspect(HEAD)["Id"]
+def test_removed_serving_container_is_recreated_with_its_group(base_url, api_key):
+    head_before, ray_before = docker_inspect(HEAD)["Id"], docker_inspect(HEAD + "-ray")["Id"]
     subprocess.run(["docker", "rm", "-f", SERVING], check=True, capture_output=True)
     output, recap = deploy()
-    assert recap[HEAD]["changed"] == 1 and recap[WORKER]["changed"] == 0, output[-2000:]
-    assert docker_inspect(HEAD)["Id"] == head_before and serves(base_url, api_key)
+    assert recap[HEAD]["changed"] == 1 and recap[WORKER]["changed"] == 1, output[-2000:]
+    assert "%s: missing, stopped or of another spec" % SERVING in flat(output)
+    assert docker_inspect(HEAD)["Id"] == head_before and docker_inspect(HEAD + "-ray")["Id"] == ray_before
+    assert serves(base_url, api_key)
 
 
 def test_a_flag_that_makes_vllm_exit_fails_fast_and_the_previous_container_serves_again(base_url, api_key):
+    """On the head alone (vllm_serve_nodes: 1): a plan across nodes is not rolled back, its
+    ranks on the other nodes took the new spec too (roles/vllm_serve/README.md)."""
+    alone = '{"vllm_serve_nodes": 1}'
+    _output, recap = deploy("--tags", "serve", "-e", alone)
+    assert recap[HEAD]["failed"] == 0 and not docker_inspect(SERVING)["State"]["Restarting"]
     spec_before = docker_inspect(SERVING)["Config"]["Labels"]["org.llmops.spec-hash"]
     started = time.time()
-    output, _recap = deploy("--tags", "serve", "-e", '{"vllm_serve_extra_args": ["--no-such-flag"]}',
+    output, _recap = deploy("--tags", "serve", "-e", alone, "-e", '{"vllm_serve_extra_args": ["--no-such-flag"]}',
                             expect_failure=True)
     took = time.time() - started
     assert "vLLM said: vllm: error: unrecognized arguments: --no-such-flag" in flat(output), output[-3000:]
@@ -224,11 +238,14 @@ def test_a_flag_that_makes_vllm_exit_fails_fast_and_the_previous_container_serve
 
 
 def test_node_restart_is_repaired_by_a_rerun(base_url, api_key):
-    """The sandbox's serving container shares its node's network namespace; after the node
-    restarts it runs on in the old one. A rerun restarts it once and says why."""
+    """The sandbox's Ray and serving containers share their node's network namespace; after the
+    node restarts they run on in the old one. A rerun restarts the Ray head (the worker rejoins
+    it) and recreates both serving ranks, and says why."""
     subprocess.run(["docker", "restart", HEAD], check=True, capture_output=True)
     output, recap = deploy()
     assert recap[HEAD]["failed"] == 0, output[-3000:]
-    assert "Restarting %s once: it shares the network of %s, which restarted" % (SERVING, HEAD) in flat(output)
+    assert "Restarting %s-ray on %s: it shares the network of %s, which restarted" % (HEAD, HEAD, HEAD) in flat(output)
+    assert "Restarting %s-ray on %s: the Ray head restarted" % (WORKER, WORKER) in flat(output)
+    assert "%s: it shares the network of %s, which restarted" % (SERVING, HEAD) in flat(output)
     assert serves(base_url, api_key)
     assert all_unchanged(deploy("--tags", "serve")[1])

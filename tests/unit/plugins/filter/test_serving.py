@@ -101,3 +101,12 @@ def test_cluster_nodes_reads_each_hosts_facts_in_rank_order():
         {"host": "head", "vendor": "nvidia", "count": 8, "vcpus": 96},
         {"host": "w1", "vendor": "cpu", "count": 0, "vcpus": 1},
     ]
+
+
+def test_a_rank_docker_restarted_on_its_own_breaks_its_group():
+    specs = [{"name": "head-vllm"}, {"name": "other"}]
+    containers = [{"Names": ["/head-vllm"], "RestartCount": 2}, {"Names": ["/other"], "RestartCount": 0}]
+    assert serving.broken_ranks(specs, containers) == {
+        "head-vllm": "restarted 2 time(s) on its own since the ranks started together"}
+    assert serving.start_reason("head-vllm", {}) == "head-vllm: missing, stopped or of another spec"
+    assert serving.start_reason("a", {"a": "it shares the network of n"}) == "a: it shares the network of n"
