@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 
-
 from ansible_collections.llmops.inference.plugins.filter import serving
 
 
