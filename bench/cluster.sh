@@ -69,6 +69,7 @@ inventory() {  # N: an inventory of nodes 0 .. N-1 (node 0 the head), Ray only
     host_prep_docker_service_manage: false
     host_prep_time_service_manage: false
     weights_model: llmops/none
+    weights_revision: v1
     weights_dir: "{{ llmops_data_root }}/models/none"
     vllm_serve_profile: cpu
     vllm_serve_image: $image
@@ -98,7 +99,7 @@ timed_cluster() {  # N EXTRA...: seconds from no Ray container to a verified clu
     remove_ray
     start=$(seconds)
     ansible-playbook deploy.yml -i "$work/hosts-$nodes.yml" --tags cluster "$@" > "$work/run-$nodes.log" \
-        || { tail -40 "$work/run-$nodes.log" >&2; exit 1; }
+        || { grep -E -B2 -A14 "fatal:|ERROR" "$work/run-$nodes.log" >&2; exit 1; }
     python3 -c "print(f'{$(seconds) - $start:.1f}')"
 }
 
