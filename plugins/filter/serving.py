@@ -11,6 +11,7 @@ import json
 
 from ansible_collections.llmops.inference.plugins.module_utils._plans import (
     ray_node_spec,
+    ray_port_clashes,
     ray_ports_problem,
     resolve_plan,
     vllm_specs,
@@ -184,4 +185,5 @@ class FilterModule:
             "vllm_specs": vllm_specs,
             "ray_node_spec": ray_node_spec,
             "ray_ports_problem": ray_ports_problem,
+            "ray_port_clashes": ray_port_clashes,
         }

@@ -79,6 +79,12 @@ class Rank:
 nodes = [node for node in ray.nodes() if node.get("Alive")]
 nodes.sort(key=lambda node: ("node:__internal_head__" not in (node.get("Resources") or {}), node["NodeManagerAddress"]))
 report["nodes"] = [node["NodeManagerAddress"] for node in nodes]
+if options["backend"] == "nccl" and ray.available_resources().get("GPU", 0) < len(nodes):
+    # A job holds the GPUs (vLLM serving through Ray holds all of them): no rank could be placed.
+    report["busy"] = "%s of %d GPU(s) free in the Ray cluster, one per node needed" % (
+        ray.available_resources().get("GPU", 0), len(nodes))
+    print("LLMOPS_FABRIC " + json.dumps(report))
+    sys.exit(0)
 resources = {"num_gpus": 1} if options["backend"] == "nccl" else {}
 ranks = [Rank.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node["NodeID"], soft=False),
                       **resources).remote() for node in nodes]

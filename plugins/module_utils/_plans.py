@@ -338,16 +338,27 @@ def ray_ports(first, last):
     return ports
 
 
-def ray_ports_problem(host, first, last):
-    """A message when the range cannot hold Ray's ports, else ''."""
-    first, last = int(first), int(last)
+def ray_ports_problem(host, ports):
+    """A message when ports ([first, last]) cannot hold Ray's ports, else ''."""
     needed = RAY_WORKER_PORTS_OFFSET + RAY_MIN_WORKER_PORTS
-    if 1024 <= first and last <= 65535 and last - first + 1 >= needed:
-        return ""
+    if len(ports) == 2:
+        first, last = int(ports[0]), int(ports[1])
+        if 1024 <= first and last <= 65535 and last - first + 1 >= needed:
+            return ""
     return _problem(
-        host, "ray_cluster_ports", [first, last],
+        host, "ray_cluster_ports", list(ports),
         "is not a range of at least %d ports between 1024 and 65535" % needed,
         "give [first, last] with last - first + 1 >= %d, e.g. [6379, 6579]; open it between the nodes only." % needed)
+
+
+def ray_port_clashes(host, ports, named):
+    """A message naming each of the named ports ({variable: port}) inside the Ray range, else ''."""
+    first, last = int(ports[0]), int(ports[-1])
+    inside = ["%s=%s" % (name, port) for name, port in sorted(named.items()) if first <= int(port) <= last]
+    if not inside:
+        return ""
+    return "On %s: %s inside ray_cluster_ports %s. Fix: move one of them; vLLM and Ray cannot share a port." % (
+        host, " and ".join(inside) + (" is" if len(inside) == 1 else " are"), [first, last])
 
 
 def ray_node_spec(node):

@@ -17,6 +17,8 @@ description:
     the transport each rank used to reach each peer (V(NET/IB) or V(NET/Socket)). With
     O(rdma_expected) it fails when NCCL fell back to sockets.
   - Fails when a node is missing, a rank fails, or the sum is wrong, naming rank and address.
+  - With NCCL, when fewer GPUs are free in the Ray cluster than nodes (a serving job holds
+    them), it does not run and says so in RV(busy).
   - Changes nothing on the nodes.
 author:
   - llmops.inference maintainers (@llmops)
@@ -43,7 +45,7 @@ options:
     type: int
     default: 300
   rdma_expected:
-    description: The nodes have RDMA (eRDMA or InfiniBand) NICs; NCCL over sockets is a failure.
+    description: The nodes have RDMA NICs (the cluster phase sets it where eRDMA NICs exist); NCCL over sockets is a failure.
     type: bool
     default: false
   python:
@@ -77,6 +79,10 @@ ranks:
   returned: when the check ran
   type: list
   elements: dict
+busy:
+  description: Why the check did not run - the GPUs are held by a job (vLLM serving through Ray holds all of them).
+  returned: when the GPUs were busy
+  type: str
 problems:
   description: What failed; empty when the fabric works.
   returned: always
@@ -114,6 +120,9 @@ def main():
     except ValueError as error:
         module.fail_json(msg="the fabric check did not run in %s (rc=%s): %s %s" % (params["container"], rc, error, stderr[-500:]),
                          problems=[str(error)])
+    if report.get("busy"):
+        module.exit_json(changed=False, busy=report["busy"], problems=[], world_size=0, ranks=[],
+                         msg="not run: %s (a serving job holds them)" % report["busy"])
     result = summarize(report, params["expected_nodes"], params["rdma_expected"], params["bytes"])
     if result["problems"]:
         module.fail_json(msg="the fabric check failed: %s" % "; ".join(result["problems"]), changed=False, **result)

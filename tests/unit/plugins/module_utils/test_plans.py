@@ -237,8 +237,16 @@ def test_every_ray_port_comes_from_the_one_range():
     assert ports["port"] == 20000
     assert sorted(ports.values())[0] == 20000 and max(ports.values()) == 20100
     assert len(set(ports.values())) == len(ports)
-    assert plans.ray_ports_problem("head", 6379, 6579) == ""
-    assert plans.ray_ports_problem("head", 6379, 6390) == (
+    assert plans.ray_ports_problem("head", [6379, 6579]) == ""
+    assert plans.ray_ports_problem("head", [6379, 6390]) == (
         "On head: ray_cluster_ports=[6379, 6390] is not a range of at least 36 ports between 1024 and 65535. Fix: "
         "give [first, last] with last - first + 1 >= 36, e.g. [6379, 6579]; open it between the nodes only.")
-    assert plans.ray_ports_problem("head", 80, 400)
+    assert plans.ray_ports_problem("head", [80, 400])
+    assert plans.ray_ports_problem("head", [6379, 6400, 6579])  # a range is two ports
+
+
+def test_serving_ports_inside_the_ray_range_are_named():
+    assert plans.ray_port_clashes("head", [6379, 6579], {"vllm_serve_port": 8000, "vllm_serve_master_port": 29500}) == ""
+    assert plans.ray_port_clashes("head", [6379, 6579], {"vllm_serve_port": "6400", "vllm_serve_master_port": 29500}) == (
+        "On head: vllm_serve_port=6400 is inside ray_cluster_ports [6379, 6579]. Fix: move one of them; vLLM and Ray "
+        "cannot share a port.")

@@ -48,3 +48,11 @@ def test_no_report_is_a_clear_error(docker_exec, run_module):
     docker_exec["answer"] = "Error: No such container: ray-node"
     result, failed = run_module(fabric_check.main, {"container": "ray-node", "expected_nodes": 2})
     assert failed and result["msg"].startswith("the fabric check did not run in ray-node (rc=0): the fabric check printed no report")
+
+
+def test_gpus_held_by_a_serving_job_skip_the_check_and_say_why(docker_exec, run_module):
+    docker_exec["answer"] = REPORT_MARKER + json.dumps({"nodes": ["a", "b"], "ranks": [],
+                                                        "busy": "0.0 of 2 GPU(s) free in the Ray cluster, one per node needed"})
+    result, failed = run_module(fabric_check.main, {"container": "ray-node", "expected_nodes": 2, "backend": "nccl"})
+    assert not failed and result["problems"] == [] and result["world_size"] == 0
+    assert result["msg"] == "not run: 0.0 of 2 GPU(s) free in the Ray cluster, one per node needed (a serving job holds them)"
