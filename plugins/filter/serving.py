@@ -31,6 +31,11 @@ def spec_hash(spec):
     return hashlib.sha256(spec_json(spec).encode("utf-8")).hexdigest()
 
 
+def by_name(containers):
+    """{name: container} of the containers serving_facts listed (Docker lists names with a '/')."""
+    return {name.lstrip("/"): container for container in containers or [] for name in container.get("Names") or []}
+
+
 def containers_to_start(specs, containers):
     """The specs whose container must be created, recreated or started: missing, not running,
     or labelled with another spec. A rerun that finds every container running its spec leaves
@@ -38,10 +43,7 @@ def containers_to_start(specs, containers):
 
     containers: the deployment's containers as serving_facts lists them (Names, State, Labels).
     """
-    found = {}
-    for container in containers or []:
-        for name in container.get("Names") or []:
-            found[name.lstrip("/")] = container
+    found = by_name(containers)
     wanted = []
     for spec in specs or []:
         container = found.get(spec["name"])
@@ -55,10 +57,7 @@ def containers_to_start(specs, containers):
 def restart_reasons(specs, containers):
     """{name: why} for the containers among specs that run their spec but must restart once:
     their network namespace went away with the container they share it with."""
-    found = {}
-    for container in containers or []:
-        for name in container.get("Names") or []:
-            found[name.lstrip("/")] = container
+    found = by_name(containers)
     return {
         spec["name"]: found[spec["name"]]["StaleNetwork"]
         for spec in specs or []
@@ -71,10 +70,7 @@ def broken_ranks(specs, containers):
     created them. A rank that restarted alone cannot rejoin its group (measured: the head's
     vLLM restarted by its restart policy waits for a worker still bound to the old group, and
     never serves), so the role recreates every rank together and counts restarts from 0."""
-    found = {}
-    for container in containers or []:
-        for name in container.get("Names") or []:
-            found[name.lstrip("/")] = container
+    found = by_name(containers)
     broken = {}
     for spec in specs or []:
         restarts = int((found.get(spec["name"]) or {}).get("RestartCount") or 0)
