@@ -8,11 +8,13 @@ set -euo pipefail
 repository="llmops-node"
 suite="bookworm"
 # Packages a managed inference node needs before Ansible touches it, plus what the
-# collection's own roles install (docker.io, chrony) so converge never needs the network.
+# collection's own roles install (docker.io, chrony; the eRDMA role's rdma-core and verbs tools)
+# so converge never needs the network.
 packages=(
     systemd systemd-sysv dbus ca-certificates sudo iproute2 iputils-ping procps kmod pciutils
     python3 python3-apt python3-requests python3-venv python3-pip
     docker.io chrony curl
+    rdma-core ibverbs-providers ibverbs-utils
 )
 
 # shellcheck source=tools/lib.sh

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 
-VARIABLE = re.compile(r"\b((?:host_prep|weights|ray_cluster|vllm_serve|llmops)_[A-Za-z0-9_]+)")
+VARIABLE = re.compile(r"\b((?:host_prep|nvidia_driver|nvidia_container_toolkit|vastai_driver|erdma|weights|ray_cluster|vllm_serve|llmops)_[A-Za-z0-9_]+)")
 # Ansible's internal type names in its messages, e.g. <class '..._AnsibleTaggedList'>: "list".
 INTERNAL_TYPE = re.compile(r"<class '(?:[\w.]*\.)?_?(?:AnsibleTagged)?(\w+)'>")
 

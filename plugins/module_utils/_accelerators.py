@@ -21,16 +21,28 @@ ERDMA_VENDOR_DEVICE = ("0x1ded", "0x107f")
 # PCI classes: VGA and 3D controllers are GPUs; NVSwitch shows as an "other bridge".
 GPU_CLASS_PREFIXES = ("0x0300", "0x0302")
 BRIDGE_OTHER_CLASS_PREFIX = "0x0680"
-# Card model from the subsystem device id (subsystem vendor 0x1ec6), per pci.ids.
+# Card model from the subsystem device id (subsystem vendor 0x1ec6), per pci.ids (2026.08.22).
 VASTAI_CARD_MODELS = {
+    "0x0010": "VA1V",
+    "0x0011": "VA1A",
     "0x0012": "VA1-16G",
+    "0x0013": "VA1E",
     "0x0014": "VA1L",
     "0x0015": "VA1-32G",
     "0x0020": "VA10-32G",
     "0x0021": "VA12-32G",
     "0x0022": "VA16",
+    "0x0023": "VA10-64G",
     "0x0024": "VA10L",
+    "0x0025": "VA12-64G",
+    "0x0026": "VA12-128G",
+    "0x0040": "VA1M",
+    "0x0041": "VA1U",
+    "0x0050": "VAM",
 }
+# Video (VE1*, 0x0030-0x0036) and VR (VR1*, 0x003a-0x003f) cards share device 0x0100 but are
+# not inference dies: they are not counted as accelerators.
+VASTAI_NON_INFERENCE_SUBSYSTEMS = frozenset(["0x%04x" % number for number in list(range(0x30, 0x37)) + list(range(0x3A, 0x40))])
 
 NVIDIA_SMI_QUERY_FIELDS = ("index", "uuid", "name", "memory.total", "memory.used", "driver_version", "pci.bus_id")
 NVIDIA_DRIVER_UNREACHABLE_RC = 9
@@ -69,6 +81,8 @@ def classify_pci_devices(devices):
         elif vendor == NVIDIA_VENDOR and klass.startswith(BRIDGE_OTHER_CLASS_PREFIX):
             found["nvswitches"].append({"bus_id": device["address"], "device_id": device.get("device")})
         elif vendor == VASTAI_VENDOR and device.get("device") == VASTAI_AI_DIE_DEVICE:
+            if device.get("subsystem_vendor") == VASTAI_VENDOR and device.get("subsystem_device") in VASTAI_NON_INFERENCE_SUBSYSTEMS:
+                continue
             model = None
             if device.get("subsystem_vendor") == VASTAI_VENDOR:
                 model = VASTAI_CARD_MODELS.get(device.get("subsystem_device"))
@@ -201,6 +215,7 @@ def summarize(pci, nvidia=None, vastai=None):
         "vendor": vendor,
         "count": len(devices),
         "pci_count": len(pci_devices),
+        "pci_device_ids": sorted({d["device_id"] for d in pci_devices if d.get("device_id")}),
         "driver_count": len(driver["devices"]) if driver["answered"] else None,
         "models": models,
         "memory_total_mib": min(memories) if memories else None,

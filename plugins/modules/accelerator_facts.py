@@ -90,6 +90,11 @@ accelerators:
       description: Accelerators seen on the PCI bus.
       type: int
       sample: 8
+    pci_device_ids:
+      description: The NVIDIA GPUs' PCI device ids (their generation decides the kernel module type).
+      type: list
+      elements: str
+      sample: ["0x2330"]
     driver_count:
       description: Accelerators the driver reports; null when it did not answer.
       type: int

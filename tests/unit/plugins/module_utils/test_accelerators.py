@@ -20,12 +20,22 @@ def test_hgx_server_pci_classification(tmp_path):
 
 @pytest.mark.parametrize(
     "subsystem_device, model",
-    [("0x0022", "VA16"), ("0x0014", "VA1L"), ("0x0024", "VA10L"), ("0x0099", None)],
+    [("0x0022", "VA16"), ("0x0014", "VA1L"), ("0x0024", "VA10L"), ("0x0023", "VA10-64G"), ("0x0025", "VA12-64G"),
+     ("0x0026", "VA12-128G"), ("0x0099", None)],
 )
 def test_vastai_card_model_from_subsystem(tmp_path, subsystem_device, model):
     sysfs = make_sysfs(tmp_path, {"0000:3b:00.0": ("0x1ec6", "0x0100", "0x120000", "0x1ec6", subsystem_device)})
     dies = acc.classify_pci_devices(acc.read_pci_devices(sysfs))["vastai_dies"]
     assert dies == [{"bus_id": "0000:3b:00.0", "card_model": model, "subsystem_device": subsystem_device}]
+
+
+@pytest.mark.parametrize("subsystem_device", ["0x0030", "0x0036", "0x003a", "0x003f"])
+def test_video_and_vr_cards_are_not_inference_dies(tmp_path, subsystem_device):
+    # VE1 video (0x0030-0x0036) and VR (0x003a-0x003f) cards share device 0x0100 (pci.ids).
+    sysfs = make_sysfs(tmp_path, {"0000:3b:00.0": ("0x1ec6", "0x0100", "0x120000", "0x1ec6", "0x0022"),
+                                  "0000:5e:00.0": ("0x1ec6", "0x0100", "0x048000", "0x1ec6", subsystem_device)})
+    dies = acc.classify_pci_devices(acc.read_pci_devices(sysfs))["vastai_dies"]
+    assert [die["bus_id"] for die in dies] == ["0000:3b:00.0"]
 
 
 def test_device_0100_of_another_vendor_is_not_vastai(tmp_path):

@@ -1,0 +1,335 @@
+# Copyright: llmops.inference contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the drivers phase: each driver role's refusals (decided in preflight, before any
+change, naming host, variable, value and fix), the NVIDIA package plan and its versions, and
+the verify checks. The decisions themselves live in module_utils/_drivers.py."""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.llmops.inference.plugins.module_utils._drivers import (
+    SUPPORTED_OS_TEXT,
+    NVIDIA_LAST_PRE_TURING_BRANCH,
+    choose_driver_version,
+    fabric_problems,
+    fabricmanager_version,
+    gpu_generation,
+    kernel_module_type,
+    nvidia_package_plan,
+    os_key,
+    os_text,
+    packages_at_version,
+    parse_ibv_devinfo,
+    parse_nvidia_smi_fabric,
+    upstream_version,
+    version_key,
+)
+
+VASTAI_PACKAGE_KINDS = (".run", ".deb", ".rpm")
+
+
+def secure_boot_problem(host, driver_host, signed, role):
+    """The Secure Boot refusal shared by every role that loads an out-of-tree module."""
+    state = (driver_host.get("secure_boot") or {}).get("state")
+    if state != "enabled" or signed:
+        return []
+    return ["On %s: Secure Boot is on (%s) and llmops_kernel_modules_signed=false, so the kernel would refuse the "
+            "unsigned %s modules. Fix: enroll the signing key as a MOK (mokutil --import) or use modules signed for "
+            "this kernel by the distribution, then set llmops_kernel_modules_signed: true for this host; or turn "
+            "Secure Boot off in the firmware." % (host, driver_host["secure_boot"].get("evidence"), role)]
+
+
+def nvidia_driver_plan(accelerators, os_facts, driver_host, settings):
+    """The node's NVIDIA plan: module type, packages and any problems (settings: the role's variables)."""
+    device_ids = accelerators.get("pci_device_ids") or []
+    module_type, reason, problem = kernel_module_type(device_ids, settings.get("kernel_module_type", "auto"))
+    plan = {"module_type": module_type, "module_type_reason": reason,
+            "generations": sorted({gpu_generation(device_id) for device_id in device_ids})}
+    plan.update(nvidia_package_plan(
+        os_facts.get("distribution"), os_facts.get("distribution_major_version"), os_facts.get("architecture"),
+        driver_host.get("kernel_release"), settings.get("branch"), module_type,
+        int(accelerators.get("nvswitch_count") or 0) > 0, settings.get("repository_url") or ""))
+    if problem:
+        plan["problems"] = plan.get("problems", []) + [problem]
+    return plan
+
+
+def nvidia_driver_problems(host, accelerators, os_facts, driver_host, settings, signed):
+    """Every reason to refuse an NVIDIA node, each a sentence with the variable, value and fix."""
+    problems = []
+    branch = str(settings.get("branch"))
+    wanted = str(settings.get("version") or "")
+    if settings.get("install", True):
+        plan = nvidia_driver_plan(accelerators, os_facts, driver_host, settings)
+        for problem in plan["problems"]:
+            if "supports" in problem:
+                problems.append("On %s: %s, and this node runs %s. Fix: use a supported OS, or set nvidia_driver_install: "
+                                "false and install the driver yourself (the role then only verifies it)."
+                                % (host, problem, os_text(os_facts.get("distribution"), os_facts.get("distribution_version"))))
+            elif "branch" in problem:
+                problems.append("On %s: nvidia_driver_branch=%s is wrong: %s. Fix: set nvidia_driver_branch to one of them."
+                                % (host, branch, problem))
+            elif "kernel modules" in problem or "GPUs" in problem:
+                generations = ", ".join(plan["generations"])
+                problems.append("On %s: nvidia_driver_kernel_module_type=%s does not fit: %s (generations %s). Fix: set "
+                                "nvidia_driver_kernel_module_type: auto." % (host, settings.get("kernel_module_type"), problem, generations))
+            else:
+                problems.append("On %s: %s. Fix: run the drivers phase on x86_64 or aarch64 nodes only." % (host, problem))
+        if "pre-turing" in plan.get("generations", []) and branch.isdigit() and int(branch) > NVIDIA_LAST_PRE_TURING_BRANCH:
+            problems.append("On %s: nvidia_driver_branch=%s does not support this node's Maxwell/Pascal/Volta GPUs; %d is "
+                            "the last branch that does. Fix: set nvidia_driver_branch: \"%d\"."
+                            % (host, branch, NVIDIA_LAST_PRE_TURING_BRANCH, NVIDIA_LAST_PRE_TURING_BRANCH))
+        url = settings.get("repository_url") or ""
+        if settings.get("repository_trusted") and not url.startswith("file:"):
+            problems.append("On %s: nvidia_driver_repository_trusted=true turns off signature checks, allowed only for a "
+                            "local file: mirror, but nvidia_driver_repository_url='%s'. Fix: set "
+                            "nvidia_driver_repository_key_url to your mirror's key and nvidia_driver_repository_trusted: false."
+                            % (host, url))
+        problems += secure_boot_problem(host, driver_host, signed, "NVIDIA")
+    if wanted and upstream_version(wanted).split(".")[0] != branch:
+        problems.append("On %s: nvidia_driver_version=%s is not of nvidia_driver_branch=%s. Fix: set both to the same "
+                        "branch (e.g. nvidia_driver_branch: \"%s\")." % (host, wanted, branch, wanted.split(".", maxsplit=1)[0]))
+    return problems
+
+
+def nvidia_driver_versions(plan, driver_host, settings):
+    """The versions to install and hold: {driver, fabricmanager, problems} from what the
+    repository offers (driver_facts available) and what is installed."""
+    installed = driver_host.get("packages") or {}
+    available = driver_host.get("available") or {}
+    driver_installed = (installed.get(plan["driver"]) or {}).get("version")
+    driver, problem = choose_driver_version(available.get(plan["driver"], []), driver_installed,
+                                            settings.get("branch"), str(settings.get("version") or ""))
+    result = {"driver": driver, "fabricmanager": None, "problems": []}
+    if problem:
+        result["problems"].append("%s: %s. Fix: set nvidia_driver_version to one the repository offers, or point "
+                                  "nvidia_driver_repository_url at a mirror that has it." % (plan["driver"], problem))
+        return result
+    if plan.get("fabricmanager"):
+        fm_installed = (installed.get(plan["fabricmanager"]) or {}).get("version")
+        offered = available.get(plan["fabricmanager"], []) + ([fm_installed] if fm_installed else [])
+        fm_version, problem = fabricmanager_version(driver, offered)
+        both = sorted({upstream_version(version) for version in available.get(plan["driver"], [])}
+                      & {upstream_version(version) for version in available.get(plan["fabricmanager"], [])}
+                      & {upstream_version(version) for version in available.get(plan["driver"], [])
+                         if upstream_version(version).split(".")[0] == str(settings.get("branch"))}, key=version_key)
+        if problem:
+            result["problems"].append("%s: %s (a mismatch leaves NVSwitch GPUs unusable, CUDA error 802). Fix: set "
+                                      "nvidia_driver_version to a version both offer (%s), or update the mirror."
+                                      % (plan["fabricmanager"], problem, ", ".join(both) or "none"))
+        result["fabricmanager"] = fm_version
+    return result
+
+
+def packages_to_hold(driver_host, versions, names):
+    """Installed packages to hold that are not held yet: every package at the driver's exact
+    version (its components, the fabric manager) plus the named ones."""
+    installed = {name: package["version"] for name, package in (driver_host.get("packages") or {}).items()}
+    wanted = set(packages_at_version(installed, versions.get("driver"))) | {name for name in names if name in installed}
+    held = {name for name, package in (driver_host.get("packages") or {}).items() if package.get("held")}
+    return sorted(wanted - held)
+
+
+def nvidia_verify_problems(host, accelerators, smi_persistence, smi_query, units, settings):
+    """What the NVIDIA verify found wrong: GPU count against PCI, persistence, fabric, units."""
+    problems = []
+    driver = accelerators.get("driver") or {}
+    if not driver.get("answered"):
+        problems.append("nvidia-smi did not answer (state %s): %s" % (driver.get("state"), driver.get("message")))
+        return ["On %s: %s" % (host, problem) for problem in problems]
+    if accelerators.get("driver_count") != accelerators.get("pci_count"):
+        problems.append("nvidia-smi sees %s GPU(s) but the PCI bus has %s" % (accelerators.get("driver_count"), accelerators.get("pci_count")))
+    if settings.get("persistenced", True):
+        modes = [line.strip() for line in (smi_persistence or "").splitlines() if line.strip()]
+        off = [str(index) for index, mode in enumerate(modes) if mode != "Enabled"]
+        if off or not modes:
+            problems.append("persistence mode is not Enabled on GPU(s) %s" % (", ".join(off) or "all"))
+        if units.get("nvidia-persistenced") != "active":
+            problems.append("nvidia-persistenced is %s" % units.get("nvidia-persistenced"))
+    if int(accelerators.get("nvswitch_count") or 0) > 0:
+        problems += fabric_problems(parse_nvidia_smi_fabric(smi_query))
+        if units.get("nvidia-fabricmanager") != "active":
+            problems.append("nvidia-fabricmanager is %s" % units.get("nvidia-fabricmanager"))
+    wanted = str(settings.get("version") or "")
+    if wanted and driver.get("version") != wanted:
+        problems.append("the loaded driver is %s, nvidia_driver_version is %s (a reboot loads the new one)"
+                        % (driver.get("version"), wanted))
+    return ["On %s: %s" % (host, problem) for problem in problems]
+
+
+def vastai_driver_problems(host, accelerators, os_facts, driver_host, settings, signed):
+    """Every reason to refuse a VastAI node before anything changes."""
+    problems = []
+    package = settings.get("package") or ""
+    if not package:
+        return ["On %s: the node has %d VastAI die(s) but vastai_driver_package is empty. Fix: set it to the driver "
+                "package Vastai Technologies gave you (a vastai_driver_install_<version>.run, a vastai-pci-dkms .deb or "
+                ".rpm), as a path on the control node or an https URL of your mirror; this collection never downloads "
+                "it from the vendor." % (host, accelerators.get("pci_count", 0))]
+    kind = os.path.splitext(package.split("?")[0])[1]
+    if kind not in VASTAI_PACKAGE_KINDS:
+        problems.append("On %s: vastai_driver_package=%s is not a .run, .deb or .rpm file. Fix: give the package as "
+                        "Vastai Technologies ships it." % (host, package))
+    manager = driver_host.get("package_manager")
+    if (kind, manager) in ((".deb", "dnf"), (".rpm", "apt")):
+        problems.append("On %s: vastai_driver_package=%s is a %s package but this node uses %s. Fix: give the %s package."
+                        % (host, package, kind, manager, ".deb" if manager == "apt" else ".rpm"))
+    if "://" not in package and not os.path.isfile(package):
+        problems.append("On %s: vastai_driver_package=%s does not exist on the control node. Fix: copy the package "
+                        "there or give the URL of your mirror." % (host, package))
+    if "://" in package and not package.startswith("https://") and not settings.get("package_checksum"):
+        problems.append("On %s: vastai_driver_package=%s is fetched without TLS and without a checksum. Fix: use https "
+                        "or set vastai_driver_package_checksum (sha256:<hex>)." % (host, package))
+    if os_key(os_facts.get("distribution"), os_facts.get("distribution_major_version")) is None:
+        problems.append("On %s: the VastAI driver role supports %s, and this node runs %s. Fix: use a supported OS."
+                        % (host, SUPPORTED_OS_TEXT, os_text(os_facts.get("distribution"), os_facts.get("distribution_version"))))
+    iommu = driver_host.get("iommu") or {}
+    allowed = settings.get("iommu_allowed") or ["off", "passthrough"]
+    if iommu.get("state") not in allowed:
+        problems.append("On %s: the IOMMU is %s (%s), and vastai_driver_iommu_allowed=%s: the VastAI driver and its "
+                        "serving container refuse an enabled IOMMU. Fix: boot with intel_iommu=off (or amd_iommu=off), or "
+                        "iommu=pt for passthrough, on the kernel command line and reboot; or add '%s' to "
+                        "vastai_driver_iommu_allowed if your driver release accepts it."
+                        % (host, iommu.get("state"), iommu.get("evidence"), list(allowed), iommu.get("state")))
+    problems += secure_boot_problem(host, driver_host, signed, "VastAI")
+    return problems
+
+
+def vastai_verify_problems(host, accelerators):
+    """The dies the driver exposes must be the dies on the PCI bus."""
+    driver = accelerators.get("driver") or {}
+    if not driver.get("answered"):
+        return ["On %s: the VastAI driver did not answer (state %s): %s" % (host, driver.get("state"), driver.get("message"))]
+    if accelerators.get("driver_count") != accelerators.get("pci_count"):
+        return ["On %s: the driver exposes %s /dev/vacc* node(s) but the PCI bus has %s AI die(s)"
+                % (host, accelerators.get("driver_count"), accelerators.get("pci_count"))]
+    if not driver.get("version"):
+        return ["On %s: /dev/vastai*_version holds no driver version" % host]
+    return []
+
+
+def erdma_problems(host, accelerators, driver_host, settings, signed):
+    """Every reason to refuse an eRDMA node before anything changes."""
+    source = settings.get("source", "auto")
+    package = settings.get("installer_package") or ""
+    module = (driver_host.get("modules") or {}).get("erdma") or {}
+    problems = []
+    if source == "installer" and not package:
+        problems.append("On %s: erdma_source=installer but erdma_installer_package is empty. Fix: set it to Alibaba's "
+                        "erdma_installer-<version>.tar.gz (a path on the control node or your mirror's https URL)." % host)
+    if source == "distribution" and not (module.get("available") or module.get("loaded")):
+        problems.append("On %s: erdma_source=distribution but the running kernel %s has no erdma module (Debian 12's "
+                        "stock kernel has none). Fix: set erdma_installer_package to Alibaba's installer, or boot a kernel "
+                        "that ships erdma." % (host, driver_host.get("kernel_release")))
+    if source == "auto" and not package and not (module.get("available") or module.get("loaded")):
+        problems.append("On %s: the node has %s eRDMA NIC(s) but the kernel %s has no erdma module and "
+                        "erdma_installer_package is empty. Fix: set erdma_installer_package to Alibaba's "
+                        "erdma_installer-<version>.tar.gz." % (host, accelerators.get("erdma_nic_count"),
+                                                               driver_host.get("kernel_release")))
+    if package and "://" not in package and not os.path.isfile(package):
+        problems.append("On %s: erdma_installer_package=%s does not exist on the control node. Fix: copy it there or "
+                        "give your mirror's https URL." % (host, package))
+    if package:
+        problems += secure_boot_problem(host, driver_host, signed, "eRDMA")
+    return problems
+
+
+def erdma_verify_problems(host, accelerators, driver_host, ibv_devinfo, compat_mode):
+    """Every eRDMA NIC must show as an RDMA device whose ports are PORT_ACTIVE."""
+    devices = driver_host.get("erdma_devices") or []
+    problems = []
+    if len(devices) < int(accelerators.get("erdma_nic_count") or 0):
+        problems.append("%d eRDMA NIC(s) on the PCI bus but %d RDMA device(s) with the erdma driver (%s)"
+                        % (accelerators.get("erdma_nic_count"), len(devices), ", ".join(devices) or "none"))
+    states = parse_ibv_devinfo(ibv_devinfo)
+    for device in devices:
+        ports = states.get(device) or []
+        if not ports or any(not state.startswith("PORT_ACTIVE") for state in ports):
+            problems.append("%s ports are %s, not PORT_ACTIVE" % (device, ", ".join(ports) or "unknown to ibv_devinfo"))
+    loaded = ((driver_host.get("modules") or {}).get("erdma") or {}).get("parameters", {}).get("compat_mode")
+    if compat_mode and loaded not in ("Y", "1"):
+        problems.append("erdma is loaded with compat_mode=%s, wanted Y (a reboot loads it with the new option)" % loaded)
+    return ["On %s: %s" % (host, problem) for problem in problems]
+
+
+def toolkit_version(driver_host, wanted=""):
+    """{version, problem}: the container toolkit's version to install; the installed one is
+    kept unless another is asked for."""
+    name = "nvidia-container-toolkit"
+    offered = (driver_host.get("available") or {}).get(name) or []
+    installed = ((driver_host.get("packages") or {}).get(name) or {}).get("version")
+    if wanted:
+        if installed and upstream_version(installed) == wanted:
+            return {"version": installed, "problem": ""}
+        matches = sorted((version for version in offered if upstream_version(version) == wanted), key=version_key)
+        if matches:
+            return {"version": matches[-1], "problem": ""}
+        return {"version": None, "problem": "nvidia_container_toolkit_version=%s is not in the repository (it offers %s). "
+                "Fix: set it to one of those, or empty for the newest." % (wanted, ", ".join(sorted(offered, key=version_key)) or "nothing")}
+    if installed:
+        return {"version": installed, "problem": ""}
+    if not offered:
+        return {"version": None, "problem": "the repository offers no %s. Fix: point nvidia_driver_repository_url at a "
+                "mirror that has NVIDIA's container toolkit." % name}
+    return {"version": sorted(offered, key=version_key)[-1], "problem": ""}
+
+
+def with_version(names, version, manager):
+    """Package specs pinned to one version: name=version (apt) or name-version (dnf)."""
+    return ["%s%s%s" % (name, "=" if manager == "apt" else "-", version) for name in names]
+
+
+def nvidia_reboot_reasons(driver_host, versions, modprobe):
+    """Why the node must reboot before the installed driver can run (empty: it need not)."""
+    modules = driver_host.get("modules") or {}
+    reasons = []
+    if (modules.get("nouveau") or {}).get("loaded"):
+        reasons.append("nouveau is loaded (now blocked); the NVIDIA module can load only after a reboot")
+    nvidia = modules.get("nvidia") or {}
+    wanted = upstream_version(versions.get("driver")) if versions.get("driver") else None
+    if nvidia.get("loaded") and wanted and nvidia.get("version") and nvidia["version"] != wanted:
+        reasons.append("the running NVIDIA module is %s but %s is installed" % (nvidia["version"], wanted))
+    if (modprobe or {}).get("rc") not in (None, 0):
+        reasons.append("modprobe nvidia failed: %s" % ((modprobe.get("stderr") or modprobe.get("stdout") or "").strip()))
+    return reasons
+
+
+def unit_states(names, systemctl_is_active):
+    """{unit: state} from `systemctl is-active NAME...` (one line per unit, in order)."""
+    lines = (systemctl_is_active or "").splitlines()
+    return {name: (lines[index].strip() if index < len(lines) else "unknown") for index, name in enumerate(names)}
+
+
+def nvidia_summary(accelerators, settings, plan):
+    """One line for the drivers summary."""
+    source = "%s modules" % plan["module_type"] if settings.get("install") and plan.get("module_type") else "installed by you"
+    held = ", held" if settings.get("install") and settings.get("hold") else ""
+    line = "NVIDIA driver %s (%s%s): %s of %s GPU(s)" % (
+        (accelerators.get("driver") or {}).get("version"), source, held, accelerators.get("driver_count"),
+        accelerators.get("pci_count"))
+    if settings.get("persistenced"):
+        line += ", persistence on"
+    if int(accelerators.get("nvswitch_count") or 0):
+        line += ", %s NVSwitch with the fabric manager active and the fabric Completed/Success" % accelerators["nvswitch_count"]
+    return line
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "nvidia_driver_plan": nvidia_driver_plan,
+            "nvidia_driver_problems": nvidia_driver_problems,
+            "nvidia_driver_versions": nvidia_driver_versions,
+            "nvidia_verify_problems": nvidia_verify_problems,
+            "packages_to_hold": packages_to_hold,
+            "nvidia_reboot_reasons": nvidia_reboot_reasons,
+            "unit_states": unit_states,
+            "toolkit_version": toolkit_version,
+            "with_version": with_version,
+            "nvidia_summary": nvidia_summary,
+            "vastai_driver_problems": vastai_driver_problems,
+            "vastai_verify_problems": vastai_verify_problems,
+            "erdma_problems": erdma_problems,
+            "erdma_verify_problems": erdma_verify_problems,
+        }
