@@ -32,8 +32,12 @@ VASTAI_PACKAGE_KINDS = (".run", ".deb", ".rpm")
 def secure_boot_problem(host, driver_host, signed, role):
     """The Secure Boot refusal shared by every role that loads an out-of-tree module."""
     state = (driver_host.get("secure_boot") or {}).get("state")
-    if state != "enabled" or signed:
+    if state not in ("enabled", "unknown") or signed:
         return []
+    if state == "unknown":
+        return ["On %s: Secure Boot could not be read (%s), and an unsigned %s module would be refused if it is on. Fix: "
+                "mount efivarfs or install mokutil so it can be read, or set llmops_kernel_modules_signed: true for this "
+                "host if the modules are signed or Secure Boot is off." % (host, driver_host["secure_boot"].get("evidence"), role)]
     return ["On %s: Secure Boot is on (%s) and llmops_kernel_modules_signed=false, so the kernel would refuse the "
             "unsigned %s modules. Fix: enroll the signing key as a MOK (mokutil --import) or use modules signed for "
             "this kernel by the distribution, then set llmops_kernel_modules_signed: true for this host; or turn "
@@ -158,6 +162,23 @@ def nvidia_verify_problems(host, accelerators, smi_persistence, smi_query, units
     return ["On %s: %s" % (host, problem) for problem in problems]
 
 
+def package_source_problems(host, variable, package, checksum, checksum_variable):
+    """An operator-supplied package must be an absolute path on the control node or a URL whose
+    bytes are protected (https or a checksum): it runs as root on the node."""
+    if "://" in package:
+        if not package.startswith("https://") and not checksum:
+            return ["On %s: %s=%s is fetched without TLS and without a checksum, and it runs as root. Fix: use https or "
+                    "set %s (sha256:<hex>)." % (host, variable, package, checksum_variable)]
+        return []
+    if not os.path.isabs(package):
+        return ["On %s: %s=%s is a relative path. Fix: give the absolute path of the file on the control node."
+                % (host, variable, package)]
+    if not os.path.isfile(package):
+        return ["On %s: %s=%s does not exist on the control node. Fix: copy the file there or give your mirror's "
+                "https URL." % (host, variable, package)]
+    return []
+
+
 def vastai_driver_problems(host, accelerators, os_facts, driver_host, settings, signed):
     """Every reason to refuse a VastAI node before anything changes."""
     problems = []
@@ -175,12 +196,8 @@ def vastai_driver_problems(host, accelerators, os_facts, driver_host, settings, 
     if (kind, manager) in ((".deb", "dnf"), (".rpm", "apt")):
         problems.append("On %s: vastai_driver_package=%s is a %s package but this node uses %s. Fix: give the %s package."
                         % (host, package, kind, manager, ".deb" if manager == "apt" else ".rpm"))
-    if "://" not in package and not os.path.isfile(package):
-        problems.append("On %s: vastai_driver_package=%s does not exist on the control node. Fix: copy the package "
-                        "there or give the URL of your mirror." % (host, package))
-    if "://" in package and not package.startswith("https://") and not settings.get("package_checksum"):
-        problems.append("On %s: vastai_driver_package=%s is fetched without TLS and without a checksum. Fix: use https "
-                        "or set vastai_driver_package_checksum (sha256:<hex>)." % (host, package))
+    problems += package_source_problems(host, "vastai_driver_package", package, settings.get("package_checksum"),
+                                        "vastai_driver_package_checksum")
     if os_key(os_facts.get("distribution"), os_facts.get("distribution_major_version")) is None:
         problems.append("On %s: the VastAI driver role supports %s, and this node runs %s. Fix: use a supported OS."
                         % (host, SUPPORTED_OS_TEXT, os_text(os_facts.get("distribution"), os_facts.get("distribution_version"))))
@@ -227,10 +244,9 @@ def erdma_problems(host, accelerators, driver_host, settings, signed):
                         "erdma_installer_package is empty. Fix: set erdma_installer_package to Alibaba's "
                         "erdma_installer-<version>.tar.gz." % (host, accelerators.get("erdma_nic_count"),
                                                                driver_host.get("kernel_release")))
-    if package and "://" not in package and not os.path.isfile(package):
-        problems.append("On %s: erdma_installer_package=%s does not exist on the control node. Fix: copy it there or "
-                        "give your mirror's https URL." % (host, package))
     if package:
+        problems += package_source_problems(host, "erdma_installer_package", package, settings.get("installer_checksum"),
+                                            "erdma_installer_checksum")
         problems += secure_boot_problem(host, driver_host, signed, "eRDMA")
     return problems
 
@@ -280,7 +296,7 @@ def with_version(names, version, manager):
     return ["%s%s%s" % (name, "=" if manager == "apt" else "-", version) for name in names]
 
 
-def nvidia_reboot_reasons(driver_host, versions, modprobe):
+def nvidia_reboot_reasons(driver_host, versions):
     """Why the node must reboot before the installed driver can run (empty: it need not)."""
     modules = driver_host.get("modules") or {}
     reasons = []
@@ -290,9 +306,30 @@ def nvidia_reboot_reasons(driver_host, versions, modprobe):
     wanted = upstream_version(versions.get("driver")) if versions.get("driver") else None
     if nvidia.get("loaded") and wanted and nvidia.get("version") and nvidia["version"] != wanted:
         reasons.append("the running NVIDIA module is %s but %s is installed" % (nvidia["version"], wanted))
-    if (modprobe or {}).get("rc") not in (None, 0):
-        reasons.append("modprobe nvidia failed: %s" % ((modprobe.get("stderr") or modprobe.get("stdout") or "").strip()))
     return reasons
+
+
+def foreign_driver_problem(host, driver_host, accelerators, plan):
+    """A driver already running that the plan's packages did not install (Ubuntu's own
+    packages, a .run install): replacing it is the operator's call, not this role's."""
+    running = ((driver_host.get("modules") or {}).get("nvidia") or {}).get("loaded") or \
+        (accelerators.get("driver") or {}).get("answered")
+    if not running or plan.get("driver") in (driver_host.get("packages") or {}):
+        return ""
+    version = ((driver_host.get("modules") or {}).get("nvidia") or {}).get("version") or \
+        (accelerators.get("driver") or {}).get("version") or "of unknown version"
+    return ("On %s: an NVIDIA driver %s is already running, and it was not installed from %s (package %s is not "
+            "installed). Nothing was changed. Fix: set nvidia_driver_install: false for this host to keep it (the role "
+            "then only verifies it), or remove it and rerun." % (host, version, plan["repository"]["url"], plan["driver"]))
+
+
+def module_load_problem(host, module, modprobe):
+    """A module that does not load after its package installed: the failure and its evidence."""
+    if (modprobe or {}).get("rc") in (None, 0):
+        return ""
+    return ("On %s: modprobe %s failed (rc %s): %s. Check the module was built for the running kernel (dkms status) "
+            "and that Secure Boot accepts it." % (host, module, modprobe["rc"],
+                                                  (modprobe.get("stderr") or modprobe.get("stdout") or "no output").strip()))
 
 
 def unit_states(names, systemctl_is_active):
@@ -324,6 +361,8 @@ class FilterModule:
             "nvidia_verify_problems": nvidia_verify_problems,
             "packages_to_hold": packages_to_hold,
             "nvidia_reboot_reasons": nvidia_reboot_reasons,
+            "foreign_driver_problem": foreign_driver_problem,
+            "module_load_problem": module_load_problem,
             "unit_states": unit_states,
             "toolkit_version": toolkit_version,
             "with_version": with_version,

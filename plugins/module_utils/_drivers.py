@@ -185,9 +185,26 @@ def fabricmanager_version(driver_version, available):
         wanted, ", ".join(sorted(available, key=version_key)) or "none")
 
 
+def _dpkg_part_key(text):
+    """dpkg's order for one part: runs of non-digits (~ first, then the end, then letters, then
+    the rest) alternating with numbers compared as numbers."""
+    key = []
+    for letters, digits in re.findall(r"(\D*)(\d*)", text):
+        if not letters and not digits:
+            continue
+        weights = tuple(-1 if char == "~" else ord(char) if char.isalpha() else ord(char) + 256 for char in letters)
+        key.append((weights + (0,), int(digits) if digits else 0))
+    # The end of the string: after a "~" part, before anything else.
+    return key + [((0,), 0)]
+
+
 def version_key(version):
-    """Sort key: numbers compare as numbers (580.105.08 after 580.95.05)."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"[.\-:~+]", version or "")]
+    """Sort key of a Debian or RPM version string, as dpkg orders them: epoch first, then the
+    upstream version, then the revision (580.105.08 after 580.95.05; 3:580.82 after 580.105)."""
+    version = version or ""
+    epoch, _colon, rest = version.rpartition(":") if ":" in version else ("0", "", version)
+    upstream, _dash, revision = rest.rpartition("-") if "-" in rest else (rest, "", "")
+    return (int(epoch) if epoch.isdigit() else 0, _dpkg_part_key(upstream), _dpkg_part_key(revision))
 
 
 def packages_at_version(installed, version):
@@ -206,19 +223,21 @@ def secure_boot_state(efivar_bytes):
 
 
 def iommu_state(cmdline, iommu_devices, group_types):
-    """(off / passthrough / on, evidence) from /proc/cmdline, /sys/class/iommu entries and
-    /sys/kernel/iommu_groups/*/type values."""
+    """(off / passthrough / on, evidence) from /sys/class/iommu entries, the IOMMU groups'
+    types (/sys/kernel/iommu_groups/*/type) and /proc/cmdline. What the kernel registered wins
+    over the command line: intel_iommu=off on an AMD host leaves AMD's IOMMU on."""
     words = (cmdline or "").split()
-    disabled = [word for word in words if word in ("intel_iommu=off", "amd_iommu=off", "iommu=off")]
-    passthrough = [word for word in words if word in ("iommu=pt", "iommu.passthrough=1")]
-    if disabled:
-        return "off", "kernel command line has %s" % " ".join(disabled)
+    passthrough = [word for word in words if word in ("iommu=pt", "iommu.passthrough=1", "amd_iommu=pt", "intel_iommu=pt")]
     if not iommu_devices:
         return "off", "no IOMMU is registered under /sys/class/iommu"
-    types = sorted(set(group_types))
-    if passthrough or (types and all(kind == "identity" for kind in types)):
-        return "passthrough", "IOMMU %s in passthrough (%s)" % (", ".join(iommu_devices), " ".join(passthrough) or "identity groups")
-    return "on", "IOMMU %s translates DMA (group types %s)" % (", ".join(iommu_devices), ", ".join(types) or "unknown")
+    devices, types = ", ".join(iommu_devices), sorted(set(kind for kind in group_types if kind))
+    if types:
+        if all(kind == "identity" for kind in types):
+            return "passthrough", "IOMMU %s in passthrough (every group is identity)" % devices
+        return "on", "IOMMU %s translates DMA (group types %s)" % (devices, ", ".join(types))
+    if passthrough:
+        return "passthrough", "IOMMU %s, kernel command line has %s" % (devices, " ".join(passthrough))
+    return "on", "IOMMU %s is registered and no passthrough is set" % devices
 
 
 def parse_dpkg_query(output):

@@ -24,10 +24,10 @@ author:
   - llmops.inference maintainers (@llmops)
 options:
   modules:
-    description: Kernel modules to report.
+    description: Kernel modules to report; by default every one the driver roles decide from.
     type: list
     elements: str
-    default: []
+    default: [nvidia, nouveau, vastai_pci, erdma]
   packages:
     description: Packages to report the installed version and hold state of.
     type: list
@@ -80,7 +80,9 @@ driver_host:
       description: V(apt), V(dnf) or V(unknown).
       type: str
     secure_boot:
-      description: C(state) (V(enabled) or V(disabled)) and C(evidence).
+      description:
+        - C(state) (V(enabled), V(disabled), or V(unknown) when efivarfs is not mounted and
+          mokutil gave no answer) and C(evidence).
       type: dict
       sample: {state: disabled, evidence: "no EFI firmware (legacy boot)"}
     iommu:
@@ -133,7 +135,7 @@ def read_text(path, default=None):
         return default
 
 
-def secure_boot(sysfs_path):
+def secure_boot(module, sysfs_path):
     efi = os.path.join(sysfs_path, "firmware", "efi")
     if not os.path.isdir(efi):
         return {"state": "disabled", "evidence": "no EFI firmware (legacy boot)"}
@@ -142,7 +144,17 @@ def secure_boot(sysfs_path):
         with open(path, "rb") as handle:
             value = handle.read()
     except (IOError, OSError):
-        return {"state": "disabled", "evidence": "EFI boot without a SecureBoot variable"}
+        if os.listdir(os.path.join(efi, "efivars")) if os.path.isdir(os.path.join(efi, "efivars")) else False:
+            return {"state": "disabled", "evidence": "EFI boot without a SecureBoot variable"}
+        # efivarfs not mounted: ask mokutil, which reads the firmware another way.
+        mokutil = module.get_bin_path("mokutil")
+        if mokutil:
+            rc, out, _err = module.run_command([mokutil, "--sb-state"], environ_update=C_LOCALE)
+            if rc == 0 and "enabled" in out.lower():
+                return {"state": "enabled", "evidence": "mokutil --sb-state: %s" % out.strip()}
+            if rc == 0 and "disabled" in out.lower():
+                return {"state": "disabled", "evidence": "mokutil --sb-state: %s" % out.strip()}
+        return {"state": "unknown", "evidence": "EFI firmware, but %s/efivars is empty and mokutil gave no answer" % efi}
     state = secure_boot_state(value)
     return {"state": state, "evidence": "%s = %s" % (path, "1" if state == "enabled" else "0")}
 
@@ -233,7 +245,7 @@ def dnf_packages(module, names, patterns, available):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            modules=dict(type="list", elements="str", default=[]),
+            modules=dict(type="list", elements="str", default=["nvidia", "nouveau", "vastai_pci", "erdma"]),
             packages=dict(type="list", elements="str", default=[]),
             installed_like=dict(type="list", elements="str", default=[]),
             available=dict(type="bool", default=False),
@@ -252,7 +264,7 @@ def main():
     facts = {
         "kernel_release": platform.release(),
         "package_manager": manager,
-        "secure_boot": secure_boot(params["sysfs_path"]),
+        "secure_boot": secure_boot(module, params["sysfs_path"]),
         "iommu": iommu(params["sysfs_path"], params["proc_path"]),
         "modules": {name: kernel_module(module, params["sysfs_path"], name) for name in params["modules"]},
         "packages": installed,

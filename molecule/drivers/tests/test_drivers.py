@@ -211,3 +211,19 @@ def test_a_module_loaded_with_the_wrong_option_stops_the_run_asking_for_a_reboot
         assert "llmops_reboot_policy=report" in output
     finally:
         node.check_output("echo Y > %s" % parameter)
+
+
+def test_a_run_installer_runs_once_and_reruns_change_nothing():
+    # Last in this file: it replaces the VastAI node's .deb with the vendor's .run form.
+    node = host(VASTAI)
+    node.check_output("apt-get purge -y --allow-change-held-packages vastai-pci-dkms")
+    node.check_output("rm -rf %s/sys/module/vastai_pci %s/dev/vacc* %s/dev/vastai0_version" % ((SIMULATION,) * 3))
+    package = "vastai_driver_package=%s/operator/vastai_driver_install_00.26.01.23.run" % os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+    rc, output, recap = converge(package)
+    assert rc == 0, output[-3000:]
+    assert "VastAI driver 00.26.01.23 (firmware 03.02.00.08): 4 of 4 die(s) (VA16)" in output
+    assert node.file("/srv/llmops/drivers/vastai_driver_install_00.26.01.23.run.installed").mode == 0o600
+    assert sorted(name for name in node.check_output("ls %s/dev" % SIMULATION).split() if name.startswith("vacc")) == [
+        "vacc0", "vacc1", "vacc2", "vacc3"]
+    rc, output, recap = converge(package)
+    assert rc == 0 and recap[VASTAI] == (0, 0), output[-3000:]

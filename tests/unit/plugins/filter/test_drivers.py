@@ -52,6 +52,14 @@ def test_nvidia_refusals(os_facts, host, settings, signed, expected):
     assert drivers.nvidia_driver_problems("gpu1", H100, os_facts, host, settings, signed) == [expected]
 
 
+def test_secure_boot_that_cannot_be_read_is_refused_too():
+    host = with_(HOST, secure_boot={"state": "unknown", "evidence": "EFI firmware, but efivars is empty"})
+    assert drivers.nvidia_driver_problems("gpu1", H100, DEBIAN, host, SETTINGS, False) == [
+        "On gpu1: Secure Boot could not be read (EFI firmware, but efivars is empty), and an unsigned NVIDIA module would "
+        "be refused if it is on. Fix: mount efivarfs or install mokutil so it can be read, or set "
+        "llmops_kernel_modules_signed: true for this host if the modules are signed or Secure Boot is off."]
+
+
 def test_secure_boot_passes_once_the_operator_says_the_modules_are_signed():
     host = with_(HOST, secure_boot={"state": "enabled", "evidence": "x"})
     assert drivers.nvidia_driver_problems("gpu1", H100, DEBIAN, host, SETTINGS, True) == []
@@ -142,15 +150,35 @@ def test_verify_reports_a_silent_driver():
         "On gpu1: nvidia-smi did not answer (state driver_unreachable): NVIDIA-SMI has failed"]
 
 
-@pytest.mark.parametrize("modules, modprobe, reasons", [
-    ({"nouveau": {"loaded": True}}, {}, ["nouveau is loaded (now blocked); the NVIDIA module can load only after a reboot"]),
-    ({"nvidia": {"loaded": True, "version": "580.82.07"}}, {}, ["the running NVIDIA module is 580.82.07 but 580.95.05 is installed"]),
-    ({"nvidia": {"loaded": False}}, {"rc": 1, "stderr": "modprobe: ERROR: could not insert 'nvidia': Key was rejected by service\n"},
-     ["modprobe nvidia failed: modprobe: ERROR: could not insert 'nvidia': Key was rejected by service"]),
-    ({"nvidia": {"loaded": True, "version": "580.95.05"}}, {"skipped": True}, []),
+@pytest.mark.parametrize("modules, reasons", [
+    ({"nouveau": {"loaded": True}}, ["nouveau is loaded (now blocked); the NVIDIA module can load only after a reboot"]),
+    ({"nvidia": {"loaded": True, "version": "580.82.07"}}, ["the running NVIDIA module is 580.82.07 but 580.95.05 is installed"]),
+    ({"nvidia": {"loaded": True, "version": "580.95.05"}}, []),
 ])
-def test_reboot_reasons(modules, modprobe, reasons):
-    assert drivers.nvidia_reboot_reasons(with_(HOST, modules=modules), {"driver": "580.95.05-1"}, modprobe) == reasons
+def test_reboot_reasons(modules, reasons):
+    assert drivers.nvidia_reboot_reasons(with_(HOST, modules=modules), {"driver": "580.95.05-1"}) == reasons
+
+
+def test_a_module_that_does_not_load_is_a_failure_with_its_evidence_not_a_reboot():
+    failed = {"rc": 1, "stderr": "modprobe: ERROR: could not insert 'nvidia': Key was rejected by service\n"}
+    assert drivers.module_load_problem("gpu1", "nvidia", failed) == (
+        "On gpu1: modprobe nvidia failed (rc 1): modprobe: ERROR: could not insert 'nvidia': Key was rejected by service. "
+        "Check the module was built for the running kernel (dkms status) and that Secure Boot accepts it.")
+    assert drivers.module_load_problem("gpu1", "nvidia", {"skipped": True}) == ""
+    assert drivers.module_load_problem("gpu1", "nvidia", {"rc": 0}) == ""
+
+
+def test_a_driver_installed_by_other_means_is_not_replaced():
+    plan = drivers.nvidia_driver_plan(H100, DEBIAN, HOST, SETTINGS)
+    running = with_(HOST, modules={"nvidia": {"loaded": True, "version": "570.124.06"}}, packages={})
+    assert drivers.foreign_driver_problem("gpu1", running, H100, plan) == (
+        "On gpu1: an NVIDIA driver 570.124.06 is already running, and it was not installed from "
+        "https://developer.download.nvidia.com/compute/cuda/repos/debian12/x86_64/ (package nvidia-open is not installed). "
+        "Nothing was changed. Fix: set nvidia_driver_install: false for this host to keep it (the role then only verifies "
+        "it), or remove it and rerun.")
+    ours = with_(running, packages={"nvidia-open": {"version": "580.95.05-1", "held": True}})
+    assert drivers.foreign_driver_problem("gpu1", ours, H100, plan) == ""
+    assert drivers.foreign_driver_problem("gpu1", with_(HOST, modules={}), H100, plan) == ""
 
 
 def test_toolkit_version_is_kept_once_installed():
@@ -188,8 +216,13 @@ def test_vastai_refusals(tmp_path):
 
 def test_vastai_package_checks(tmp_path):
     assert drivers.vastai_driver_problems("va1", VASTAI, DEBIAN, HOST, with_(VASTAI_SETTINGS, package="/nope/driver.run"), False) == [
-        "On va1: vastai_driver_package=/nope/driver.run does not exist on the control node. Fix: copy the package there "
-        "or give the URL of your mirror."]
+        "On va1: vastai_driver_package=/nope/driver.run does not exist on the control node. Fix: copy the file there or "
+        "give your mirror's https URL."]
+    assert drivers.vastai_driver_problems("va1", VASTAI, DEBIAN, HOST, with_(VASTAI_SETTINGS, package="files/driver.deb"), False) == [
+        "On va1: vastai_driver_package=files/driver.deb is a relative path. Fix: give the absolute path of the file on the "
+        "control node."]
+    assert drivers.vastai_driver_problems("va1", VASTAI, DEBIAN, HOST, with_(
+        VASTAI_SETTINGS, package="http://mirror/driver.deb", package_checksum="sha256:ab"), False) == []
     assert "without TLS and without a checksum" in drivers.vastai_driver_problems(
         "va1", VASTAI, DEBIAN, HOST, with_(VASTAI_SETTINGS, package="http://mirror/driver.deb"), False)[0]
     assert "is not a .run, .deb or .rpm file" in drivers.vastai_driver_problems(
@@ -211,6 +244,10 @@ def test_erdma_refusals():
     assert drivers.erdma_problems("gpu1", ERDMA, no_module, {"source": "auto", "installer_package": ""}, False) == [
         "On gpu1: the node has 1 eRDMA NIC(s) but the kernel 6.1.0-28-amd64 has no erdma module and erdma_installer_package "
         "is empty. Fix: set erdma_installer_package to Alibaba's erdma_installer-<version>.tar.gz."]
+    plain_http = {"source": "auto", "installer_package": "http://mirror/erdma.tar.gz", "installer_checksum": ""}
+    assert drivers.erdma_problems("gpu1", ERDMA, no_module, plain_http, False) == [
+        "On gpu1: erdma_installer_package=http://mirror/erdma.tar.gz is fetched without TLS and without a checksum, and it "
+        "runs as root. Fix: use https or set erdma_installer_checksum (sha256:<hex>)."]
     assert "erdma_source=installer but erdma_installer_package is empty" in drivers.erdma_problems(
         "gpu1", ERDMA, no_module, {"source": "installer", "installer_package": ""}, False)[0]
     shipped = with_(HOST, modules={"erdma": {"loaded": False, "available": True}})

@@ -119,6 +119,14 @@ def test_fabric_manager_must_equal_the_driver():
         None, "the fabric manager must be at the driver's version 580.76.05, but the repository offers 580.95.05-1")
 
 
+def test_versions_sort_as_dpkg_orders_them():
+    versions = ["3:580.82.07-1.el9", "580.105.08-1", "580.95.05-1", "580.95.05~rc1-1", "570.133.20-1",
+                "570.133.20-0ubuntu0.24.04.1", "580.95.05.1-1"]
+    assert sorted(versions, key=drivers.version_key) == [
+        "570.133.20-0ubuntu0.24.04.1", "570.133.20-1", "580.95.05~rc1-1", "580.95.05-1", "580.95.05.1-1", "580.105.08-1",
+        "3:580.82.07-1.el9"]
+
+
 def test_upstream_version_strips_epoch_and_revision():
     assert drivers.upstream_version("3:580.95.05-1.el9") == "580.95.05"
     assert drivers.upstream_version("580.95.05-0ubuntu1") == "580.95.05"
@@ -137,11 +145,15 @@ def test_secure_boot_from_the_efi_variable(value, state):
 
 
 @pytest.mark.parametrize("cmdline, devices, types, state", [
-    ("ro quiet intel_iommu=off", ["dmar0"], ["DMA"], "off"),
+    ("ro quiet intel_iommu=off", [], [], "off"),
     ("ro quiet", [], [], "off"),
+    # What the kernel registered wins: intel_iommu=off on an AMD host leaves AMD's IOMMU on.
+    ("ro quiet intel_iommu=off", ["ivhd0"], ["DMA"], "on"),
     ("ro iommu=pt", ["dmar0"], ["identity"], "passthrough"),
+    ("ro amd_iommu=pt", ["ivhd0"], [], "passthrough"),
     ("ro", ["dmar0", "dmar1"], ["identity", "identity"], "passthrough"),
     ("ro intel_iommu=on", ["dmar0"], ["DMA", "identity"], "on"),
+    ("ro intel_iommu=on", ["dmar0"], [], "on"),
 ])
 def test_iommu_state(cmdline, devices, types, state):
     assert drivers.iommu_state(cmdline, devices, types)[0] == state

@@ -64,7 +64,7 @@ def test_reads_firmware_modules_packages_and_devices(commands, tree, run_module)
     facts = result["driver_host"]
     assert result["ansible_facts"]["llmops_driver_host"] == facts
     assert facts["secure_boot"]["state"] == "enabled"
-    assert facts["iommu"] == {"state": "passthrough", "evidence": "IOMMU dmar0 in passthrough (iommu=pt)"}
+    assert facts["iommu"] == {"state": "passthrough", "evidence": "IOMMU dmar0 in passthrough (every group is identity)"}
     assert facts["modules"]["nvidia"] == {"loaded": True, "version": "580.95.05", "parameters": {}, "available": False}
     assert facts["modules"]["nouveau"]["loaded"] is False
     assert facts["modules"]["erdma"]["parameters"] == {"compat_mode": "Y"}
@@ -82,6 +82,17 @@ def test_legacy_boot_and_no_iommu(commands, tmp_path, run_module):
     assert not failed
     assert facts["secure_boot"] == {"state": "disabled", "evidence": "no EFI firmware (legacy boot)"}
     assert facts["iommu"]["state"] == "off" and facts["erdma_devices"] == []
+
+
+def test_secure_boot_without_efivarfs_asks_mokutil(commands, tmp_path, run_module):
+    (tmp_path / "firmware" / "efi" / "efivars").mkdir(parents=True)
+    commands["binaries"]["mokutil"] = "/usr/bin/mokutil"
+    commands["answers"] = {"mokutil": (0, "SecureBoot enabled\n", "")}
+    result, _failed = run_module(driver_facts.main, {"sysfs_path": str(tmp_path), "proc_path": str(tmp_path)})
+    assert result["driver_host"]["secure_boot"] == {"state": "enabled", "evidence": "mokutil --sb-state: SecureBoot enabled"}
+    del commands["binaries"]["mokutil"]
+    result, _failed = run_module(driver_facts.main, {"sysfs_path": str(tmp_path), "proc_path": str(tmp_path)})
+    assert result["driver_host"]["secure_boot"]["state"] == "unknown"
 
 
 def test_a_failing_package_query_is_reported_with_its_evidence(commands, tmp_path, run_module):
