@@ -29,6 +29,12 @@ from ansible_collections.llmops.inference.plugins.module_utils._drivers import (
 VASTAI_PACKAGE_KINDS = (".run", ".deb", ".rpm")
 
 
+def driver_roles_to_check(accelerators):
+    """The driver roles whose inputs a node's preflight checks, from what its PCI bus shows."""
+    roles = {"nvidia": ["nvidia_driver"], "vastai": ["vastai_driver"]}.get(accelerators.get("vendor"), [])
+    return roles + (["erdma"] if int(accelerators.get("erdma_nic_count") or 0) > 0 else [])
+
+
 def secure_boot_problem(host, driver_host, signed, role):
     """The Secure Boot refusal shared by every role that loads an out-of-tree module."""
     state = (driver_host.get("secure_boot") or {}).get("state")
@@ -355,6 +361,7 @@ def nvidia_summary(accelerators, settings, plan):
 class FilterModule:
     def filters(self):
         return {
+            "driver_roles_to_check": driver_roles_to_check,
             "nvidia_driver_plan": nvidia_driver_plan,
             "nvidia_driver_problems": nvidia_driver_problems,
             "nvidia_driver_versions": nvidia_driver_versions,

@@ -22,6 +22,16 @@ def with_(base, **changes):
     return dict(base, **changes)
 
 
+@pytest.mark.parametrize("accelerators, roles", [
+    (H100, ["nvidia_driver", "erdma"]),
+    ({"vendor": "vastai", "erdma_nic_count": 0}, ["vastai_driver"]),
+    ({"vendor": "cpu", "erdma_nic_count": 0}, []),
+    ({"vendor": "cpu", "erdma_nic_count": 2}, ["erdma"]),
+])
+def test_the_driver_roles_a_node_checks(accelerators, roles):
+    assert drivers.driver_roles_to_check(accelerators) == roles
+
+
 def test_a_supported_node_has_no_problem():
     assert drivers.nvidia_driver_problems("gpu1", H100, DEBIAN, HOST, SETTINGS, False) == []
 
