@@ -16,7 +16,7 @@ echo "==> make sandbox took $((SECONDS - started)) s"
 status=$?
 sandbox/down.sh || status=1
 left=$(docker ps -aq --filter label=org.llmops.sandbox=1; docker ps -aq --filter label=org.llmops.role=vllm_serve
-    docker ps -aq --filter label=org.llmops.role=ray_cluster)
+    docker ps -aq --filter label=org.llmops.role=ray_cluster; docker ps -aq --filter label=org.llmops.role=vllm_benchmark)
 volumes_after=$(docker volume ls -q | sort)
 if [[ -n "$left" || "$volumes_after" != "$volumes_before" ]] \
     || docker network inspect "$SANDBOX_NETWORK" >/dev/null 2>&1 || [[ -e "$SANDBOX_ROOT" ]]; then

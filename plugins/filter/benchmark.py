@@ -1,0 +1,114 @@
+# Copyright: llmops.inference contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the benchmark (playbooks/benchmark.yml): the endpoint as deployed, the sweep, the
+refusals, each level's argv and progress line. The decisions live in module_utils/_bench.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+
+from ansible_collections.llmops.inference.plugins.module_utils._bench import (
+    bench_argv,
+    input_problems,
+    length_problems,
+    level_line,
+    level_row,
+    levels,
+    run_folder_name,
+)
+
+def deployed_endpoint(info, url, model, container):
+    """What the endpoint's API container runs, from docker_container_info: its state, image,
+    spec hash, the model folder it mounts and the max_model_len it was started with."""
+    endpoint = {"url": url, "model": model, "container": container, "state": "absent", "image": "", "image_id": "",
+                "spec_hash": "", "model_dir": "", "max_model_len": None}
+    if not info.get("exists"):
+        return endpoint
+    inspected = info["container"]
+    labels = inspected.get("Config", {}).get("Labels") or {}
+    command = inspected.get("Config", {}).get("Cmd") or []
+    endpoint.update(
+        state=inspected.get("State", {}).get("Status", "unknown"),
+        image=inspected.get("Config", {}).get("Image", ""),
+        image_id=inspected.get("Image", ""),
+        spec_hash=labels.get("org.llmops.spec-hash", ""),
+        model_dir=next((mount["Source"] for mount in inspected.get("Mounts") or [] if mount.get("Destination") == "/model"), ""),
+    )
+    if "--max-model-len" in command[:-1]:
+        endpoint["max_model_len"] = int(command[command.index("--max-model-len") + 1])
+    return endpoint
+
+
+def endpoint_problems(endpoint, head):
+    """Why the benchmark cannot measure the endpoint's container (empty: it runs)."""
+    if endpoint["state"] == "running":
+        return []
+    return ["The endpoint's API container %s on %s is %s, so there is nothing to measure. Fix: deploy it first "
+            "(ansible-playbook deploy.yml, or --tags serve), then benchmark." % (endpoint["container"], head, endpoint["state"])]
+
+
+def benchmark_input_problems(settings, cluster_hosts):
+    """The refusals of the benchmark's own settings (host-independent), for preflight."""
+    return input_problems(settings, list(cluster_hosts), os.path.exists)
+
+
+def benchmark_length_problems(settings, max_model_len, url):
+    """The lengths asked for against the max_model_len the endpoint reports."""
+    return length_problems(settings, max_model_len, url)
+
+
+def benchmark_levels(settings):
+    """The sweep's levels: [{name, max_concurrency, request_rate}]."""
+    return levels(settings.get("concurrency") or [], settings.get("request_rates") or [])
+
+
+def benchmark_argv(level, settings, url, model, dataset_path=""):
+    """The argv after `vllm bench serve` for one level; its result goes to /results/level-<name>.json."""
+    return bench_argv(level, settings, url, model, "level-%s.json" % level["name"], dataset_path)
+
+
+def benchmark_level_line(result_text, level, position, total):
+    """The progress line of one finished level, from its result JSON's text."""
+    return level_line(position, total, level_row(level["name"], json.loads(result_text)))
+
+
+def benchmark_evidence(result, secret, lines=40):
+    """The last lines of a failed level's container output (or the module's error), the key masked."""
+    text = result.get("container", {}).get("Output") or result.get("msg") or "no output"
+    kept = [line for line in str(text).splitlines() if line.strip() and " torch/_library/triton.py" not in line]
+    tail = "\n".join(kept[-int(lines):])
+    return tail.replace(secret, "********") if secret else tail
+
+
+def benchmark_run_folder(timestamp, inventory, model):
+    """The run's folder name: 20261201T225230Z-sandbox-tiny-qwen."""
+    return run_folder_name(timestamp, inventory, model)
+
+
+def absolute_path(path):
+    """A control-node path made absolute against where ansible-playbook runs."""
+    return os.path.abspath(os.path.expanduser(str(path)))
+
+
+def shell_words(argv):
+    """An argv as one line, for a message (never one that holds a secret)."""
+    return " ".join(shlex.quote(str(arg)) for arg in argv)
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "deployed_endpoint": deployed_endpoint,
+            "endpoint_problems": endpoint_problems,
+            "benchmark_input_problems": benchmark_input_problems,
+            "benchmark_length_problems": benchmark_length_problems,
+            "benchmark_levels": benchmark_levels,
+            "benchmark_argv": benchmark_argv,
+            "benchmark_level_line": benchmark_level_line,
+            "benchmark_evidence": benchmark_evidence,
+            "benchmark_run_folder": benchmark_run_folder,
+            "absolute_path": absolute_path,
+            "shell_words": shell_words,
+        }
