@@ -19,6 +19,7 @@ from ansible_collections.llmops.inference.plugins.module_utils._bench import (
     run_folder_name,
 )
 
+
 def deployed_endpoint(info, url, model, container):
     """What the endpoint's API container runs, from docker_container_info: its state, image,
     spec hash, the model folder it mounts and the max_model_len it was started with."""

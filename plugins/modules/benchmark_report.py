@@ -19,7 +19,7 @@ description:
     C(.csv) and C(.png) in O(run_dir), with the ratio after / before per level and metric.
   - Fails when a level is missing or any of its requests failed, after writing what it could,
     so the evidence stays in the folder.
-  - Runs on the control node (C(delegate_to: localhost)) and needs matplotlib in that Python
+  - Runs on the control node (delegated to localhost) and needs matplotlib in that Python
     (tools/controller-requirements.txt).
 author:
   - llmops.inference maintainers (@llmops)
