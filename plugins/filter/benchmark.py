@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 
 from ansible_collections.llmops.inference.plugins.module_utils._bench import (
     bench_argv,
@@ -83,19 +82,14 @@ def benchmark_evidence(result, secret, lines=40):
     return tail.replace(secret, "********") if secret else tail
 
 
-def benchmark_run_folder(timestamp, inventory, model):
-    """The run's folder name: 20261201T225230Z-sandbox-tiny-qwen."""
-    return run_folder_name(timestamp, inventory, model)
+def benchmark_run_folder(timestamp, inventory, endpoint):
+    """The run's folder name: 20261201T225230Z-sandbox-tiny-qwen-80e179ff."""
+    return run_folder_name(timestamp, inventory, endpoint["model"], endpoint["spec_hash"])
 
 
 def absolute_path(path):
     """A control-node path made absolute against where ansible-playbook runs."""
     return os.path.abspath(os.path.expanduser(str(path)))
-
-
-def shell_words(argv):
-    """An argv as one line, for a message (never one that holds a secret)."""
-    return " ".join(shlex.quote(str(arg)) for arg in argv)
 
 
 class FilterModule:
@@ -111,5 +105,4 @@ class FilterModule:
             "benchmark_evidence": benchmark_evidence,
             "benchmark_run_folder": benchmark_run_folder,
             "absolute_path": absolute_path,
-            "shell_words": shell_words,
         }

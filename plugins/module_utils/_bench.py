@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import re
 
 # What the summary keeps of vLLM's result JSON, in the order of seed 003's metrics list:
@@ -44,13 +45,14 @@ DATASETS = ("random", "sharegpt", "custom")
 
 
 def level_name(max_concurrency, request_rate):
-    """A level's short, file-safe name: c4, r10, c4-r10 (rate inf is left out)."""
+    """A level's short, file-safe name: c4, r10, c4-r10; rinf for all at once with no cap
+    (a rate of inf is left out beside a cap)."""
     parts = []
     if max_concurrency:
         parts.append("c%d" % int(max_concurrency))
-    if str(request_rate) != "inf":
-        parts.append("r%s" % format_number(float(request_rate)))
-    return "-".join(parts) or "c0"
+    if str(request_rate) != "inf" or not max_concurrency:
+        parts.append("r%s" % (request_rate if str(request_rate) == "inf" else format_number(float(request_rate))))
+    return "-".join(parts)
 
 
 def levels(concurrency, request_rates):
@@ -104,6 +106,12 @@ def input_problems(settings, cluster_hosts, controller_path_exists):
     if bad:
         problems.append("vllm_benchmark_request_rates=%s holds %s: a rate is requests per second above 0, or inf "
                         "(all at once). Fix: e.g. [10, 20, inf]." % (rates, ", ".join(map(str, bad))))
+    elif not problems:
+        names = [level["name"] for level in levels(concurrency, rates)]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            problems.append("vllm_benchmark_concurrency=%s and vllm_benchmark_request_rates=%s give the level(s) %s twice. "
+                            "Fix: list each value once." % (concurrency, rates, ", ".join(twice)))
     for name in ("num_prompts", "output_len") + (("input_len",) if settings.get("dataset") == "random" else ()):
         if not positive_int(settings.get(name)):
             problems.append("vllm_benchmark_%s=%s: it must be a whole number, 1 or more. Fix: e.g. %s."
@@ -117,6 +125,7 @@ def input_problems(settings, cluster_hosts, controller_path_exists):
     elif dataset == "random" and dataset_file:
         problems.append("vllm_benchmark_dataset_file=%s is set but vllm_benchmark_dataset=random makes its own prompts. "
                         "Fix: set vllm_benchmark_dataset to sharegpt or custom, or empty the file." % dataset_file)
+    dataset_file = os.path.expanduser(dataset_file)
     if dataset_file and dataset != "random" and not (dataset_file.startswith("/") and controller_path_exists(dataset_file)):
         problems.append("vllm_benchmark_dataset_file=%s: no such file on the control node (an absolute path is needed). "
                         "Fix: give the absolute path of a %s." % (dataset_file, _DATASET_FORMS.get(dataset, "dataset")))
@@ -124,8 +133,8 @@ def input_problems(settings, cluster_hosts, controller_path_exists):
     if node and node not in cluster_hosts:
         problems.append("vllm_benchmark_node=%s is not a host of inference_cluster (%s). Fix: name one of them, or "
                         "leave it empty to run the benchmark on the head." % (node, ", ".join(cluster_hosts)))
-    baseline = settings.get("baseline") or ""
-    if baseline and not controller_path_exists(baseline.rstrip("/") + "/run.json"):
+    baseline = os.path.expanduser(settings.get("baseline") or "")
+    if baseline and not controller_path_exists(os.path.join(os.path.abspath(baseline), "run.json")):
         problems.append("vllm_benchmark_baseline=%s holds no run.json: it is not a folder an earlier benchmark wrote. "
                         "Fix: give one of the folders under vllm_benchmark_results_dir." % baseline)
     return problems
@@ -275,19 +284,43 @@ def compare(before, after):
             if new_value is None or old_value is None:
                 continue
             ratio = float(new_value) / float(old_value) if float(old_value) else None
-            if ratio is None or abs(ratio - 1) < 0.01:
+            change = float(new_value) - float(old_value)
+            if (ratio is not None and abs(ratio - 1) < 0.01) or change == 0:
                 verdict = "same"
             else:
-                verdict = "better" if (ratio > 1) == (better > 0) else "worse"
+                verdict = "better" if (change > 0) == (better > 0) else "worse"
             entries.append({"level": row["level"], "metric": key, "label": label, "before": float(old_value),
                             "after": float(new_value), "ratio": ratio, "verdict": verdict})
     return entries
 
 
-def compare_markdown(entries, before_name, after_name):
-    """The comparison as a Markdown table with the ratio per metric."""
-    lines = ["| Level | Metric | %s (before) | %s (after) | after / before | |" % (before_name, after_name),
-             "|---|---|---:|---:|---:|---|"]
+# What must match for two runs' ratios to mean something: the workload and the model.
+COMPARABLE = ("model", "settings.dataset", "settings.input_len", "settings.output_len", "settings.num_prompts",
+              "settings.ignore_eos", "settings.dataset_file")
+
+
+def record_differences(before, after):
+    """The workload settings two run records (run.json) differ in: ["output_len 16 -> 32", ...]."""
+    def pick(record, dotted):
+        for part in dotted.split("."):
+            record = (record or {}).get(part)
+        return record
+
+    return ["%s %s -> %s" % (key.rsplit(".", maxsplit=1)[-1], pick(before, key), pick(after, key))
+            for key in COMPARABLE if pick(before, key) != pick(after, key)]
+
+
+def compare_markdown(entries, before_name, after_name, differences=()):
+    """The comparison as a Markdown table with the ratio per metric; a note first when the
+    runs' workloads differ or they share no level."""
+    notes = []
+    if differences:
+        notes.append("Note: the two runs measured different workloads (%s): their ratios mix the change you made "
+                     "with that one." % "; ".join(differences))
+    if not entries:
+        notes.append("Note: the two runs share no level (compare runs of the same sweep).")
+    header = "| Level | Metric | %s (before) | %s (after) | after / before | |" % (before_name, after_name)
+    lines = notes + [header, "|---|---|---:|---:|---:|---|"]
     for entry in entries:
         lines.append("| %s | %s | %s | %s | %s | %s |" % (
             entry["level"], entry["label"], fmt(entry["before"]), fmt(entry["after"]),
@@ -306,9 +339,11 @@ def compare_csv(entries):
     return out.getvalue()
 
 
-def run_folder_name(timestamp, inventory, model):
-    """A run's folder: 20261201T225230Z-sandbox-tiny-qwen (sortable, file-safe)."""
-    return "-".join(re.sub(r"[^A-Za-z0-9._-]+", "_", part).strip("_") or "none" for part in (timestamp, inventory, model))
+def run_folder_name(timestamp, inventory, model, spec_hash):
+    """A run's folder: 20261201T225230Z-sandbox-tiny-qwen-80e179ff (sortable, file-safe; the
+    serving container's spec hash tells runs of one model under other options apart)."""
+    parts = (timestamp, inventory, model, (spec_hash or "")[:8])
+    return "-".join(re.sub(r"[^A-Za-z0-9._-]+", "_", str(part)).strip("_") or "none" for part in parts)
 
 
 def x_axis(rows):
@@ -345,8 +380,10 @@ def plot(runs, path, title):
                 xs = [ticks.index(_sort_value(row.get(x_key))) for row in ordered]
                 for metric_index, (key, metric_label) in enumerate(metrics):
                     name = " ".join(part for part in (run_label, series, metric_label) if part)
+                    # A comparison: one colour per run, solid median and dashed p99.
+                    style = {"color": "C%d" % run_index} if len(runs) > 1 else {}
                     axis.plot(xs, [_num(row.get(key)) for row in ordered], marker="os^v"[run_index % 4],
-                              linestyle=["-", "--"][metric_index % 2], label=name or None)
+                              linestyle=["-", "--"][metric_index % 2], label=name or None, **style)
         axis.set_title(panel_title)
         axis.set_xlabel(x_label)
         axis.set_xticks(range(len(ticks)), [_tick(value, x_key) for value in ticks])

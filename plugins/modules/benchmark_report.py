@@ -18,7 +18,7 @@ description:
   - With O(baseline_dir), also compares the run with an earlier one - C(compare-<baseline>.md),
     C(.csv) and C(.png) in O(run_dir), with the ratio after / before per level and metric.
   - Fails when a level is missing or any of its requests failed, after writing what it could,
-    so the evidence stays in the folder.
+    so the evidence stays in the folder. A baseline cut short compares on the levels it has, with a warning.
   - Runs on the control node (delegated to localhost) and needs matplotlib in that Python
     (tools/controller-requirements.txt).
 author:
@@ -97,6 +97,12 @@ compare_plot:
   description: Path of the comparison's PNG plot.
   returned: when baseline_dir is set
   type: str
+differences:
+  description: The workload settings the two runs differ in (their ratios then mix two changes).
+  returned: when baseline_dir is set
+  type: list
+  elements: str
+  sample: ["output_len 16 -> 32"]
 problems:
   description: Levels missing or with failed requests.
   returned: always
@@ -118,18 +124,26 @@ from ansible_collections.llmops.inference.plugins.module_utils._bench import (
     level_row,
     markdown_table,
     plot,
+    record_differences,
     to_csv,
 )
 
 
+def read_record(run_dir):
+    """The folder's run.json, or None."""
+    run_file = os.path.join(run_dir, "run.json")
+    if not os.path.isfile(run_file):
+        return None
+    with open(run_file, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def read_run(run_dir, levels, num_prompts):
     """(rows, problems, levels, num_prompts) of a run folder; levels and count from run.json when not given."""
-    run_file = os.path.join(run_dir, "run.json")
     if not levels or not num_prompts:
-        if not os.path.isfile(run_file):
+        recorded = read_record(run_dir)
+        if recorded is None:
             return [], ["%s holds no run.json: it is not a folder a benchmark run wrote" % run_dir], levels, num_prompts
-        with open(run_file, encoding="utf-8") as handle:
-            recorded = json.load(handle)
         levels = levels or recorded.get("levels") or []
         num_prompts = num_prompts or int(recorded.get("num_prompts") or 0)
     rows, problems = [], []
@@ -180,11 +194,18 @@ def main():
     if params["baseline_dir"]:
         baseline_dir = os.path.abspath(params["baseline_dir"])
         baseline_rows, baseline_problems, _levels, _count = read_run(baseline_dir, [], 0)
-        problems.extend("baseline %s" % problem for problem in baseline_problems)
+        if not baseline_rows:
+            problems.extend("baseline: %s" % problem for problem in baseline_problems)
+        else:
+            # A baseline cut short still compares on the levels it finished.
+            for problem in baseline_problems:
+                module.warn("baseline: %s" % problem)
         baseline_name = os.path.basename(baseline_dir)
         entries = compare(baseline_rows, rows)
-        result.update(compare=entries, compare_table=compare_markdown(entries, baseline_name, name),
-                      compare_plot=os.path.join(run_dir, "compare-%s.png" % baseline_name))
+        after_record = dict(params["metadata"], levels=levels) if params["metadata"] else read_record(run_dir)
+        differences = record_differences(read_record(baseline_dir), after_record)
+        result.update(compare=entries, compare_table=compare_markdown(entries, baseline_name, name, differences),
+                      compare_plot=os.path.join(run_dir, "compare-%s.png" % baseline_name), differences=differences)
     if not module.check_mode and rows:
         if params["metadata"]:
             record = dict(params["metadata"], levels=levels, num_prompts=num_prompts)

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import HEAD, KEY_FILE, deploy, docker_inspect, run_playbook
+from conftest import HEAD, KEY_FILE, docker_inspect, run_playbook
 
 SERVING = HEAD + "-vllm"
+WORKER = "llmops-sandbox-worker"
 SWEEP = {"vllm_benchmark_concurrency": [1, 2], "vllm_benchmark_num_prompts": 4,
          "vllm_benchmark_input_len": 32, "vllm_benchmark_output_len": 16}
 
@@ -50,8 +51,8 @@ def assert_a_complete_run(folder, output, key):
     assert not [name for name, text in texts.items() if key in text], "the API key appears"
 
 
-def nothing_left_on_the_head():
-    scratch = Path("/var/tmp/llmops-sandbox") / HEAD / "benchmark"
+def nothing_left_on_the_head(node=HEAD):
+    scratch = Path("/var/tmp/llmops-sandbox") / node / "benchmark"
     left = subprocess.run(["docker", "ps", "-aq", "--filter", "label=org.llmops.role=vllm_benchmark"],
                           capture_output=True, text=True, check=True).stdout.strip()
     return not left and (not scratch.exists() or not any(scratch.iterdir()))
@@ -104,7 +105,9 @@ def test_deploy_tags_benchmark_compares_with_the_first_run(first_run, results):
     ({"vllm_benchmark_output_len": 600}, "above the max_model_len 512 that http://172.30.20.2:8000 serves"),
     # Nothing listens on that port: the endpoint as the head would be asked for it is not ready.
     ({"vllm_serve_port": 8999, "vllm_benchmark_ready_timeout": 3}, "is not ready from llmops-sandbox-head"),
-], ids=["concurrency-0", "output-above-max-model-len", "endpoint-not-ready"])
+    # A typo is refused, never added to the inventory as a new host.
+    ({"vllm_benchmark_node": "llmops-sandbox-wrker"}, "vllm_benchmark_node=llmops-sandbox-wrker is not a host of inference_cluster"),
+], ids=["concurrency-0", "output-above-max-model-len", "endpoint-not-ready", "unknown-node"])
 def test_bad_input_stops_before_any_benchmark_request(tmp_path, settings, expected):
     output, _recap = benchmark(tmp_path, expect_failure=True, **settings)
     assert expected in " ".join(output.split()), output[-2000:]
@@ -118,3 +121,30 @@ def test_check_mode_checks_everything_and_sends_no_benchmark_request(tmp_path):
     assert recap[HEAD]["failed"] == 0 and recap[HEAD]["changed"] == 0, recap
     assert "Check mode: would run 2 level(s) (c1, c2) of 4 request(s) against http://172.30.20.2:8000" in " ".join(output.split())
     assert run_folders(tmp_path) == [] and nothing_left_on_the_head()
+
+
+def test_a_worker_runs_a_rate_sweep_over_the_operators_own_prompts(tmp_path):
+    """From the worker (its own copy of the tokenizer, its own network), the operator's prompts
+    copied from the control node, one request rate and no concurrency cap. A JSONL file is
+    refused first: vLLM reads it with pandas, which the CPU image has not."""
+    questions = ["Question %d: what is the capital of France, and why?" % number for number in range(8)]
+    jsonl = tmp_path / "prompts.jsonl"
+    jsonl.write_text("".join(json.dumps({"prompt": question}) + "\n" for question in questions))
+    sharegpt = tmp_path / "prompts.json"
+    sharegpt.write_text(json.dumps([{"conversations": [{"from": "human", "value": question}, {"from": "gpt", "value": "Paris."}]}
+                                    for question in questions]))
+    results = tmp_path / "results"
+    sweep = {"vllm_benchmark_node": WORKER, "vllm_benchmark_concurrency": [], "vllm_benchmark_request_rates": [20]}
+    output, _recap = benchmark(results, expect_failure=True, vllm_benchmark_dataset="custom",
+                               vllm_benchmark_dataset_file=str(jsonl), **sweep)
+    assert "has no pandas" in output and "vllm_benchmark_dataset: sharegpt" in " ".join(output.split())
+    assert "TASK [llmops.inference.vllm_benchmark : Run vllm bench serve" not in output
+    output, recap = benchmark(results, vllm_benchmark_dataset="sharegpt", vllm_benchmark_dataset_file=str(sharegpt), **sweep)
+    assert recap[WORKER]["failed"] == 0, output[-3000:]
+    (folder,) = run_folders(results)
+    result = json.loads((folder / "level-r20.json").read_text())
+    assert result["completed"] == 4 and result["failed"] == 0 and result["request_rate"] == 20.0
+    assert result["max_concurrency"] is None and json.loads((folder / "run.json").read_text())["node"] == WORKER
+    assert Image.open(folder / "benchmark.png").size == (1200, 800)
+    assert "level 1/1 r20: 4/4 requests ok" in output
+    assert nothing_left_on_the_head(WORKER)

@@ -12,6 +12,6 @@ for expected in gpu-node-1 gpu-node-2; do
 done
 # Every phase has its own tag, so `--tags serve` reruns serving alone.
 tags=$(ansible-playbook deploy.yml -i prod --list-tags)
-for tag in preflight host drivers weights cluster serve verify; do
+for tag in preflight host drivers weights cluster serve verify benchmark; do
     grep -q "TAGS: \[.*\b$tag\b" <<<"$tags" || { echo "ERROR: no play tagged $tag" >&2; exit 1; }
 done

@@ -31,7 +31,7 @@ def problems(**changes):
 
 @pytest.mark.parametrize("concurrency, rates, expected", [
     ([1, 4], [], [("c1", 1, "inf"), ("c4", 4, "inf")]),
-    ([], [10, "2.5", "inf"], [("r10", None, "10"), ("r2.5", None, "2.5"), ("c0", None, "inf")]),
+    ([], [10, "2.5", "inf"], [("r10", None, "10"), ("r2.5", None, "2.5"), ("rinf", None, "inf")]),
     ([8], [10], [("c8-r10", 8, "10")]),
 ])
 def test_the_sweep_is_every_pair_of_concurrency_and_rate(concurrency, rates, expected):
@@ -58,6 +58,8 @@ def test_good_settings_pass():
     ({"dataset_file": "/data/share.json"}, "makes its own prompts"),
     ({"node": "gpu9"}, "vllm_benchmark_node=gpu9 is not a host of inference_cluster (head, worker)"),
     ({"baseline": "/results/old"}, "vllm_benchmark_baseline=/results/old holds no run.json"),
+    ({"concurrency": [4, 4]}, "give the level(s) c4 twice"),
+    ({"concurrency": [], "request_rates": [10, "10.0"]}, "give the level(s) r10 twice"),
 ])
 def test_bad_settings_are_refused_with_the_variable_the_value_and_a_fix(changes, expected):
     found = problems(**changes)
@@ -124,6 +126,18 @@ def test_the_comparison_gives_the_ratio_and_which_way_is_better():
     table = _bench.compare_markdown(list(entries.values()), "monday", "tuesday")
     assert "| c1 | Output token throughput (tok/s) | 54.38 | 108.76 | 2.000 | better |" in table
     assert _bench.compare(before, [dict(before[0], level="c64")]) == []
+    assert "share no level" in _bench.compare_markdown([], "monday", "tuesday")
+    from_zero = _bench.compare([dict(before[0], output_throughput=0.0)], [before[0]])
+    assert [entry["verdict"] for entry in from_zero if entry["metric"] == "output_throughput"] == ["better"]
+
+
+def test_runs_of_different_workloads_are_compared_with_a_note():
+    record = {"model": "tiny-qwen", "settings": dict(SETTINGS)}
+    other = {"model": "tiny-qwen", "settings": dict(SETTINGS, output_len=32)}
+    assert _bench.record_differences(record, record) == []
+    differences = _bench.record_differences(record, other)
+    assert differences == ["output_len 16 -> 32"]
+    assert _bench.compare_markdown([], "a", "b", differences).startswith("Note: the two runs measured different workloads")
 
 
 def test_the_plot_is_a_png_with_four_panels_drawn(tmp_path):
@@ -136,7 +150,7 @@ def test_the_plot_is_a_png_with_four_panels_drawn(tmp_path):
 
 def test_a_rate_sweep_is_plotted_against_the_rate_and_inf_gets_a_place(tmp_path):
     swept = [dict(row, max_concurrency=None, request_rate=rate, level=name)
-             for row, rate, name in zip(rows(), ["10", "inf"], ["r10", "c0"])]
+             for row, rate, name in zip(rows(), ["10", "inf"], ["r10", "rinf"])]
     assert _bench.x_axis(swept)[0] == "request_rate"
     _bench.plot([("before", rows()), ("after", rows())], str(tmp_path / "compare.png"), "compare")
     _bench.plot([("", swept)], str(tmp_path / "rates.png"), "rates")
@@ -144,4 +158,5 @@ def test_a_rate_sweep_is_plotted_against_the_rate_and_inf_gets_a_place(tmp_path)
 
 
 def test_run_folders_sort_by_time_and_are_file_safe():
-    assert _bench.run_folder_name("20261201T230021Z", "prod", "Qwen/Qwen3-32B") == "20261201T230021Z-prod-Qwen_Qwen3-32B"
+    assert _bench.run_folder_name("20261201T230021Z", "prod", "Qwen/Qwen3-32B", "80e179fffc95") == \
+        "20261201T230021Z-prod-Qwen_Qwen3-32B-80e179ff"

@@ -71,3 +71,11 @@ def test_two_runs_compare_with_a_ratio_per_metric_in_the_after_folder(tmp_path, 
 def test_a_folder_no_run_wrote_is_named(tmp_path, run_module):
     result, failed = run_module(benchmark_report.main, {"run_dir": str(tmp_path)})
     assert failed and "holds no run.json" in result["msg"]
+
+
+def test_a_baseline_cut_short_compares_on_the_levels_it_finished(tmp_path, run_module):
+    before, after = run_folder(tmp_path, "monday", results=("c1",)), run_folder(tmp_path, "tuesday")
+    report(run_module, before)
+    result, failed = report(run_module, after, baseline_dir=str(before))
+    assert not failed, result
+    assert {entry["level"] for entry in result["compare"]} == {"c1"} and result["differences"] == []
