@@ -300,14 +300,15 @@ COMPARABLE = ("model", "settings.dataset", "settings.input_len", "settings.outpu
 
 
 def record_differences(before, after):
-    """The workload settings two run records (run.json) differ in: ["output_len 16 -> 32", ...]."""
+    """The workload settings two run records (run.json) differ in: ["output_len 16 -> 32", ...].
+    Compared as text: -e on the command line gives "200" where the inventory gives 200."""
     def pick(record, dotted):
         for part in dotted.split("."):
             record = (record or {}).get(part)
         return record
 
     return ["%s %s -> %s" % (key.rsplit(".", maxsplit=1)[-1], pick(before, key), pick(after, key))
-            for key in COMPARABLE if pick(before, key) != pick(after, key)]
+            for key in COMPARABLE if str(pick(before, key)) != str(pick(after, key))]
 
 
 def compare_markdown(entries, before_name, after_name, differences=()):

@@ -15,3 +15,11 @@ tags=$(ansible-playbook deploy.yml -i prod --list-tags)
 for tag in preflight host drivers weights cluster serve verify benchmark; do
     grep -q "TAGS: \[.*\b$tag\b" <<<"$tags" || { echo "ERROR: no play tagged $tag" >&2; exit 1; }
 done
+# The benchmark runs only when asked for (--tags benchmark): a plain deploy lists none of its steps.
+plain=$(ansible-playbook deploy.yml -i prod --list-tasks)
+if grep -q "Read the endpoint's API container\|vllm_benchmark : Run" <<<"$plain"; then
+    echo "ERROR: a plain deploy.yml would run the benchmark" >&2
+    exit 1
+fi
+grep -q "Read the endpoint's API container" <<<"$(ansible-playbook deploy.yml -i prod --list-tasks --tags benchmark)" \
+    || { echo "ERROR: --tags benchmark does not reach the benchmark" >&2; exit 1; }

@@ -79,3 +79,11 @@ def test_a_baseline_cut_short_compares_on_the_levels_it_finished(tmp_path, run_m
     result, failed = report(run_module, after, baseline_dir=str(before))
     assert not failed, result
     assert {entry["level"] for entry in result["compare"]} == {"c1"} and result["differences"] == []
+
+
+def test_comparing_folders_warns_about_an_after_run_cut_short(tmp_path, run_module):
+    before, after = run_folder(tmp_path, "monday"), run_folder(tmp_path, "tuesday", results=("c1",))
+    report(run_module, before)
+    report(run_module, after)
+    result, failed = run_module(benchmark_report.main, {"run_dir": str(after), "baseline_dir": str(before)})
+    assert not failed and {entry["level"] for entry in result["compare"]} == {"c1"}
