@@ -54,11 +54,6 @@ def benchmark_input_problems(settings, cluster_hosts):
     return input_problems(settings, list(cluster_hosts), os.path.exists)
 
 
-def benchmark_length_problems(settings, max_model_len, url):
-    """The lengths asked for against the max_model_len the endpoint reports."""
-    return length_problems(settings, max_model_len, url)
-
-
 def benchmark_levels(settings):
     """The sweep's levels: [{name, max_concurrency, request_rate}]."""
     return levels(settings.get("concurrency") or [], settings.get("request_rates") or [])
@@ -98,7 +93,8 @@ class FilterModule:
             "deployed_endpoint": deployed_endpoint,
             "endpoint_problems": endpoint_problems,
             "benchmark_input_problems": benchmark_input_problems,
-            "benchmark_length_problems": benchmark_length_problems,
+            # The lengths asked for against the max_model_len the endpoint reports.
+            "benchmark_length_problems": length_problems,
             "benchmark_levels": benchmark_levels,
             "benchmark_argv": benchmark_argv,
             "benchmark_level_line": benchmark_level_line,

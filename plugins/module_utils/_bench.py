@@ -51,7 +51,7 @@ def level_name(max_concurrency, request_rate):
     if max_concurrency:
         parts.append("c%d" % int(max_concurrency))
     if str(request_rate) != "inf" or not max_concurrency:
-        parts.append("r%s" % (request_rate if str(request_rate) == "inf" else format_number(float(request_rate))))
+        parts.append("r%s" % rate_value(request_rate))
     return "-".join(parts)
 
 

@@ -139,15 +139,18 @@ def read_record(run_dir):
 
 
 def read_run(run_dir, levels, num_prompts):
-    """(rows, problems, levels, num_prompts) of a run folder; levels and count from run.json when not given."""
+    """(rows, problems, record) of a run folder. record holds the levels and prompts per level
+    (from run.json when not given) and whatever else the folder's run.json says; None when it
+    has no run.json to read them from."""
+    record = {}
     if not levels or not num_prompts:
-        recorded = read_record(run_dir)
-        if recorded is None:
-            return [], ["%s holds no run.json: it is not a folder a benchmark run wrote" % run_dir], levels, num_prompts
-        levels = levels or recorded.get("levels") or []
-        num_prompts = num_prompts or int(recorded.get("num_prompts") or 0)
+        record = read_record(run_dir)
+        if record is None:
+            return [], ["%s holds no run.json: it is not a folder a benchmark run wrote" % run_dir], None
+    record = dict(record, levels=levels or record.get("levels") or [],
+                  num_prompts=num_prompts or int(record.get("num_prompts") or 0))
     rows, problems = [], []
-    for level in levels:
+    for level in record["levels"]:
         path = os.path.join(run_dir, "level-%s.json" % level["name"])
         if not os.path.isfile(path):
             problems.append("level %s: no result (%s missing): the benchmark did not finish this level" % (level["name"], path))
@@ -155,8 +158,8 @@ def read_run(run_dir, levels, num_prompts):
         with open(path, encoding="utf-8") as handle:
             result = json.load(handle)
         rows.append(level_row(level["name"], result))
-        problems.extend(level_problems(level["name"], result, num_prompts))
-    return rows, problems, levels, num_prompts
+        problems.extend(level_problems(level["name"], result, record["num_prompts"]))
+    return rows, problems, record
 
 
 def write(path, text):
@@ -186,14 +189,16 @@ def main():
     )
     params = module.params
     run_dir = os.path.abspath(params["run_dir"])
-    rows, problems, levels, num_prompts = read_run(run_dir, params["levels"], params["num_prompts"])
+    rows, problems, record = read_run(run_dir, params["levels"], params["num_prompts"])
+    if params["metadata"] and record is not None:
+        record = dict(params["metadata"], levels=record["levels"], num_prompts=record["num_prompts"])
     name = os.path.basename(run_dir)
     result = dict(changed=False, rows=rows, problems=problems, table=markdown_table(rows),
                   plot=os.path.join(run_dir, "benchmark.png"))
     baseline_rows = []
     if params["baseline_dir"]:
         baseline_dir = os.path.abspath(params["baseline_dir"])
-        baseline_rows, baseline_problems, _levels, _count = read_run(baseline_dir, [], 0)
+        baseline_rows, baseline_problems, baseline_record = read_run(baseline_dir, [], 0)
         if not baseline_rows:
             problems.extend("baseline: %s" % problem for problem in baseline_problems)
         else:
@@ -202,13 +207,11 @@ def main():
                 module.warn("baseline: %s" % problem)
         baseline_name = os.path.basename(baseline_dir)
         entries = compare(baseline_rows, rows)
-        after_record = dict(params["metadata"], levels=levels) if params["metadata"] else read_record(run_dir)
-        differences = record_differences(read_record(baseline_dir), after_record)
+        differences = record_differences(baseline_record, record)
         result.update(compare=entries, compare_table=compare_markdown(entries, baseline_name, name, differences),
                       compare_plot=os.path.join(run_dir, "compare-%s.png" % baseline_name), differences=differences)
     if not module.check_mode and rows:
         if params["metadata"]:
-            record = dict(params["metadata"], levels=levels, num_prompts=num_prompts)
             write(os.path.join(run_dir, "run.json"), json.dumps(record, indent=2, sort_keys=True) + "\n")
         write(os.path.join(run_dir, "summary.csv"), to_csv(rows))
         write(os.path.join(run_dir, "summary.md"), result["table"] + "\n")
