@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 
-VARIABLE = re.compile(r"\b((?:host_prep|nvidia_driver|nvidia_container_toolkit|vastai_driver|erdma|weights|ray_cluster|vllm_serve|llmops)_[A-Za-z0-9_]+)")
 # Ansible's internal type names in its messages, e.g. <class '..._AnsibleTaggedList'>: "list".
 INTERNAL_TYPE = re.compile(r"<class '(?:[\w.]*\.)?_?(?:AnsibleTagged)?(\w+)'>")
 
@@ -27,6 +26,16 @@ def expectation(option):
     return text
 
 
+def mentioned_options(error, options):
+    """The role's options an error names, in the order it names them."""
+    found = []
+    for name in options:
+        match = re.search(r"(?<![A-Za-z0-9_])%s(?![A-Za-z0-9_])" % re.escape(name), error)
+        if match:
+            found.append((match.start(), name))
+    return [name for _start, name in sorted(found)]
+
+
 def explain_argument_errors(results, host, role_options, variables):
     """One line per error: host, variable, value seen, what the spec wants, where it is documented.
 
@@ -40,7 +49,7 @@ def explain_argument_errors(results, host, role_options, variables):
         options = role_options.get(role, {})
         for error in result.get("argument_errors") or []:
             error = INTERNAL_TYPE.sub(lambda match: match.group(1).lower(), str(error))
-            names = [name for name in VARIABLE.findall(error) if name in options]
+            names = mentioned_options(error, options)
             if not names:
                 lines.append("On %s: %s (roles/%s/README.md lists every variable)." % (host, error, role))
                 continue

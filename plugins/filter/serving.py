@@ -1,6 +1,6 @@
 # Copyright: llmops.inference contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters of the serve and cluster phases: the serving plan checked in preflight, each
+"""Filters of the serve and cluster phases: each
 container's spec (built in module_utils/_plans.py), which containers a run must start, and
 recovery from a serving container that failed (evidence, repair, rollback)."""
 
@@ -13,7 +13,6 @@ from ansible_collections.llmops.inference.plugins.module_utils._plans import (
     ray_node_spec,
     ray_port_clashes,
     ray_ports_problem,
-    resolve_plan,
     vllm_specs,
 )
 
@@ -145,20 +144,25 @@ def waited_seconds(results, report_every):
     return round(total, 1)
 
 
-def cluster_nodes(hosts, hostvars):
-    """What the serving plan needs of each node, in rank order: vendor, accelerator count, CPUs."""
-    nodes = []
-    for host in hosts:
+def group_restart(plan, hostvars):
+    """Whether every rank of a multi-node plan must start again together, and why.
+
+    The ranks of one model across nodes form one group: when one of them must start, or
+    Docker restarted one on its own (it cannot rejoin), every rank is recreated. plan: the
+    cluster plan (llmops_plan); hostvars: each serving node's __vllm_serve_to_start,
+    __vllm_serve_broken and __vllm_serve_why_here (a node that failed earlier has none of them
+    and counts as nothing to start). Returns restart (bool) and why (every node's reasons).
+    """
+    if int(plan["nnodes"]) <= 1:
+        return dict(restart=False, why=[])
+    pending, why = 0, []
+    for host, part in plan["nodes"].items():
+        if part["role"] == "idle":
+            continue
         variables = hostvars[host]
-        accelerators = variables.get("llmops_accelerators") or {}
-        nodes.append(dict(host=host, vendor=accelerators.get("vendor", "cpu"), count=int(accelerators.get("count", 0)),
-                          vcpus=int((variables.get("ansible_facts") or {}).get("processor_vcpus", 1))))
-    return nodes
-
-
-def serving_plan(cluster, options, host):
-    """The serving plan (module_utils/_plans.py resolve_plan), decided in preflight."""
-    return resolve_plan(cluster, options, host)
+        pending += len(variables.get("__vllm_serve_to_start") or []) + len(variables.get("__vllm_serve_broken") or {})
+        why.extend(variables.get("__vllm_serve_why_here") or [])
+    return dict(restart=pending > 0, why=why)
 
 
 class FilterModule:
@@ -170,8 +174,7 @@ class FilterModule:
             "failure_messages": failure_messages,
             "waited_seconds": waited_seconds,
             "restart_counts": restart_counts,
-            "serving_plan": serving_plan,
-            "cluster_nodes": cluster_nodes,
+            "group_restart": group_restart,
             "spec_json": spec_json,
             "spec_hash": spec_hash,
             "containers_to_start": containers_to_start,

@@ -14,8 +14,8 @@ description:
     variables with M(ansible.builtin.validate_argument_spec) before any role runs.
 options:
   _terms:
-    description: Role names in this collection.
-    required: true
+    description: Role names in this collection; none means every role under C(roles/) that has argument_specs.
+    required: false
     type: list
     elements: str
 author:
@@ -23,6 +23,10 @@ author:
 """
 
 EXAMPLES = r"""
+- name: Every role's options, to check them all before any role runs
+  ansible.builtin.set_fact:
+    every_role_option: "{{ query('llmops.inference.role_options') | first }}"
+
 - name: Check vllm_serve's variables before anything changes
   ansible.builtin.validate_argument_spec:
     argument_spec: "{{ (query('llmops.inference.role_options', 'vllm_serve') | first).vllm_serve }}"
@@ -45,10 +49,16 @@ from ansible.plugins.lookup import LookupBase
 ROLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "roles")
 
 
+def every_role():
+    """Every role of the collection that documents its variables, by name."""
+    return sorted(name for name in os.listdir(ROLES_DIR)
+                  if os.path.isfile(os.path.join(ROLES_DIR, name, "meta", "argument_specs.yml")))
+
+
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         options = {}
-        for role in terms:
+        for role in terms or every_role():
             path = os.path.join(ROLES_DIR, role, "meta", "argument_specs.yml")
             try:
                 with open(path, encoding="utf-8") as handle:

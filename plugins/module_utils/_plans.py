@@ -10,8 +10,6 @@ label a rerun compares.
 
 from __future__ import annotations
 
-GPU_PROFILES = ("nvidia", "vastai")
-BACKENDS = ("auto", "ray", "mp")
 # Alibaba eRDMA: the NCCL settings the seeds use, only where eRDMA NICs exist.
 ERDMA_NCCL_ENV = {
     "NCCL_IB_DISABLE": "0",
@@ -39,16 +37,17 @@ def _problem(host, variable, value, why, fix):
 
 
 def resolve_plan(cluster, options, host):
-    """The serving plan, the same on every node, and this node's part in it.
+    """The serving plan of the cluster: profile, backend, parallelism and every node's part.
 
     cluster: the nodes of inference_cluster in rank order, head first, each a dict with host,
     vendor, count (accelerators) and vcpus. options: profile, tensor_parallel_size,
     pipeline_parallel_size, instances, nodes, distributed_backend (the vllm_serve_* values;
-    0 and auto = automatic). host: this node.
+    0 and auto = automatic). host: the host the problems are reported on (the head).
 
     Returns profile, backend (none, mp or ray), tensor_parallel, pipeline_parallel, nnodes,
-    node_rank (None when this node serves nothing), role (head, worker or idle), master_host,
-    and problems: one message per wrong input naming the host, variable, value and fix.
+    master_host, nodes ({host: {node_rank (None when the node serves nothing), role (head,
+    worker or idle)}}), and problems: one message per wrong input naming the host, variable,
+    value and fix.
     """
     head = cluster[0]
     vendor, count = head.get("vendor", "cpu"), int(head.get("count", 0))
@@ -111,11 +110,61 @@ def resolve_plan(cluster, options, host):
             "x pipeline %d does not split evenly over %d node(s) (the mp backend runs the same number of ranks on "
             "each)" % (pipeline, nnodes), "make tensor parallel x pipeline parallel a multiple of %d." % nnodes))
 
-    names = [node["host"] for node in cluster]
-    rank = names.index(host) if host in names[:max(nnodes, 1)] else None
-    role = "idle" if rank is None else ("head" if rank == 0 else "worker")
+    serving = max(nnodes, 1)
+    nodes = {}
+    for rank, node in enumerate(cluster):
+        if rank < serving:
+            nodes[node["host"]] = dict(node_rank=rank, role="head" if rank == 0 else "worker")
+        else:
+            nodes[node["host"]] = dict(node_rank=None, role="idle")
     return dict(profile=profile, backend=backend, tensor_parallel=tensor, pipeline_parallel=pipeline, nnodes=nnodes,
-                node_rank=rank, role=role, master_host=head["host"], problems=problems)
+                master_host=head["host"], nodes=nodes, problems=problems)
+
+
+def serving_image(profile, image, images, registry_mirror):
+    """The image every serving and Ray container runs: image when set, else images[profile];
+    a registry mirror replaces the name's registry host (a first part with a dot in it)."""
+    named = image or images.get(profile, "")
+    if not registry_mirror or not named:
+        return named
+    first, _, rest = named.partition("/")
+    if rest and "." in first:
+        named = rest
+    return registry_mirror.rstrip("/") + "/" + named
+
+
+def cluster_plan(cluster, options, images, left_out=()):
+    """The whole cluster's plan, decided once in preflight and read by every phase.
+
+    cluster: the nodes of inference_cluster, head first, each with host, address, vendor,
+    count, vcpus and erdma_nics (see resolve_plan). options: the serving options of
+    resolve_plan. images: image, images ({profile: image}), registry_mirror. left_out: nodes
+    of the cluster this run does not reach (--limit), whose facts are unknown.
+
+    Returns resolve_plan's keys, plus image, needs_ray (the backend drives the nodes through
+    Ray), head, head_address, addresses ({host: private address}), each node's address and
+    accelerators in nodes, and the problems, reported on the head.
+    """
+    head = cluster[0]["host"]
+    if left_out and int(options.get("nodes", 0)) != 1:
+        return dict(problems=[
+            "On %s: this run leaves out %s (--limit), but the serving plan spans the nodes of inference_cluster "
+            "and needs what each one has. Fix: run without --limit, or set vllm_serve_nodes: 1 to serve from the "
+            "head alone." % (head, ", ".join(left_out))])
+    plan = resolve_plan(cluster, options, head)
+    for node in cluster:
+        plan["nodes"][node["host"]].update(
+            address=node.get("address", ""), vendor=node.get("vendor", "cpu"), count=int(node.get("count", 0)),
+            erdma_nics=int(node.get("erdma_nics", 0)))
+    plan.update(
+        image=serving_image(plan["profile"], images.get("image", ""), images.get("images") or {},
+                            images.get("registry_mirror", "")),
+        needs_ray=plan["backend"] == "ray",
+        head=head,
+        head_address=cluster[0].get("address", ""),
+        addresses={node["host"]: node.get("address", "") for node in cluster},
+    )
+    return plan
 
 
 def _cpu_problems(host, head, tensor, pipeline, nnodes, instances):

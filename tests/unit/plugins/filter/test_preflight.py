@@ -56,3 +56,21 @@ def test_a_secret_of_the_wrong_type_is_not_printed():
 
 def test_only_roles_with_errors_produce_lines():
     assert explain_argument_errors([{"item": "vllm_serve"}], "head", OPTIONS, {}) == []
+
+
+def test_every_roles_variables_are_found_from_its_own_options():
+    """No role list typed out: the shared settings and the benchmark's are named like any other."""
+    options = {"llmops": {"llmops_reboot_policy": {"type": "str", "choices": ["report", "reboot"]}},
+               "vllm_benchmark": {"vllm_benchmark_num_prompts": {"type": "int"}}}
+    results = [
+        {"item": "llmops", "argument_errors": ["value of llmops_reboot_policy must be one of: report, reboot, got: sometimes"]},
+        {"item": "vllm_benchmark", "argument_errors": [
+            "argument 'vllm_benchmark_num_prompts' is of type str and we were unable to convert to int"]},
+    ]
+    lines = explain_argument_errors(results, "gpu-node-1", options, {"llmops_reboot_policy": "sometimes",
+                                                                      "vllm_benchmark_num_prompts": "many"})
+    assert lines[0] == (
+        'On gpu-node-1: llmops_reboot_policy="sometimes" is wrong: value of llmops_reboot_policy must be one of: '
+        "report, reboot, got: sometimes. Fix: set llmops_reboot_policy to one of report, reboot in your inventory "
+        "(roles/llmops/README.md).")
+    assert lines[1].startswith('On gpu-node-1: vllm_benchmark_num_prompts="many" is wrong')

@@ -90,15 +90,17 @@ def test_a_container_in_a_network_that_went_away_starts_again_with_its_reason():
     assert serving.containers_to_start([spec], [dict(running, StaleNetwork="")]) == []
 
 
-def test_cluster_nodes_reads_each_hosts_facts_in_rank_order():
+def test_the_ranks_restart_together_when_any_node_must_start_one():
+    plan = {"nnodes": 2, "nodes": {"head": {"role": "head"}, "w1": {"role": "worker"}, "w2": {"role": "idle"}}}
     hostvars = {
-        "head": {"llmops_accelerators": {"vendor": "nvidia", "count": 8}, "ansible_facts": {"processor_vcpus": 96}},
-        "w1": {"ansible_facts": {}},
+        "head": {"__vllm_serve_to_start": [], "__vllm_serve_broken": {}, "__vllm_serve_why_here": []},
+        "w1": {"__vllm_serve_to_start": [{"name": "w1-vllm"}], "__vllm_serve_why_here": ["w1-vllm: missing"]},
+        "w2": {"__vllm_serve_to_start": [{"name": "never"}], "__vllm_serve_why_here": ["idle nodes do not count"]},
     }
-    assert serving.cluster_nodes(["head", "w1"], hostvars) == [
-        {"host": "head", "vendor": "nvidia", "count": 8, "vcpus": 96},
-        {"host": "w1", "vendor": "cpu", "count": 0, "vcpus": 1},
-    ]
+    assert serving.group_restart(plan, hostvars) == {"restart": True, "why": ["w1-vllm: missing"]}
+    # A node that failed earlier has none of the facts: nothing to start there.
+    assert serving.group_restart(plan, {"head": {}, "w1": {}, "w2": {}}) == {"restart": False, "why": []}
+    assert serving.group_restart(dict(plan, nnodes=1), hostvars) == {"restart": False, "why": []}
 
 
 def test_a_rank_docker_restarted_on_its_own_breaks_its_group():

@@ -14,11 +14,14 @@ def nodes(vendor="cpu", count=0, n=1, vcpus=2):
             for index in range(n)]
 
 
+OPTIONS = {"profile": "auto", "tensor_parallel_size": 0, "pipeline_parallel_size": 0, "instances": 1, "nodes": 0,
+           "distributed_backend": "auto"}
+
+
 def plan(cluster, host="head", **options):
-    wanted = {"profile": "auto", "tensor_parallel_size": 0, "pipeline_parallel_size": 0, "instances": 1,
-              "nodes": 0, "distributed_backend": "auto"}
-    wanted.update(options)
-    return plans.resolve_plan(cluster, wanted, host)
+    """One node's view of the plan, as the serve role reads it: the plan with the node's part."""
+    resolved = plans.resolve_plan(cluster, dict(OPTIONS, **options), "head")
+    return dict(resolved, **resolved["nodes"][host])
 
 
 @pytest.mark.parametrize("cluster, options, expected", [
@@ -41,6 +44,40 @@ def test_automatic_values_follow_the_nodes(cluster, options, expected):
     assert result["problems"] == []
     assert (result["profile"], result["backend"], result["tensor_parallel"], result["pipeline_parallel"],
             result["nnodes"]) == expected
+
+
+def test_the_cluster_plan_is_one_decision_for_every_node():
+    cluster = [dict(node, address="10.0.0.%d" % (11 + index), erdma_nics=2)
+               for index, node in enumerate(nodes("nvidia", 8, n=2))]
+    images = {"image": "", "images": {"nvidia": "vllm/vllm-openai:v0.32.0"}, "registry_mirror": ""}
+    result = plans.cluster_plan(cluster, OPTIONS, images)
+    assert result["problems"] == []
+    assert (result["backend"], result["tensor_parallel"], result["pipeline_parallel"], result["needs_ray"]) == (
+        "ray", 8, 2, True)
+    assert (result["head"], result["head_address"], result["image"]) == ("head", "10.0.0.11", "vllm/vllm-openai:v0.32.0")
+    assert result["addresses"] == {"head": "10.0.0.11", "w1": "10.0.0.12"}
+    assert result["nodes"]["w1"] == {"node_rank": 1, "role": "worker", "address": "10.0.0.12", "vendor": "nvidia",
+                                     "count": 8, "erdma_nics": 2}
+
+
+def test_a_run_that_leaves_out_a_serving_node_cannot_plan():
+    result = plans.cluster_plan(nodes(n=2), OPTIONS, {}, left_out=["w1"])
+    assert result["problems"] == [
+        "On head: this run leaves out w1 (--limit), but the serving plan spans the nodes of inference_cluster and "
+        "needs what each one has. Fix: run without --limit, or set vllm_serve_nodes: 1 to serve from the head alone."]
+    assert plans.cluster_plan(nodes(n=2), dict(OPTIONS, nodes=1), {}, left_out=["w1"])["problems"] == []
+
+
+@pytest.mark.parametrize("image, images, mirror, expected", [
+    ("", {"cpu": "llmops-vllm-cpu:0.32.0"}, "", "llmops-vllm-cpu:0.32.0"),
+    ("acme/vllm:1", {"cpu": "llmops-vllm-cpu:0.32.0"}, "", "acme/vllm:1"),
+    # The mirror replaces a registry host (a first part with a dot), or prefixes a Docker Hub name.
+    ("", {"nvidia": "vllm/vllm-openai:v0.32.0"}, "mirror.internal:5000", "mirror.internal:5000/vllm/vllm-openai:v0.32.0"),
+    ("harbor.example.com/ai/vllm:1", {}, "mirror.internal", "mirror.internal/ai/vllm:1"),
+])
+def test_the_image_follows_the_profile_and_the_mirror(image, images, mirror, expected):
+    profile = "nvidia" if "nvidia" in images else "cpu"
+    assert plans.serving_image(profile, image, images, mirror) == expected
 
 
 def test_each_node_knows_its_rank_and_role():
