@@ -1,7 +1,7 @@
 # Copyright: llmops.inference contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters of the benchmark (playbooks/benchmark.yml): the endpoint as deployed, the sweep, the
-refusals, each level's argv and progress line. The decisions live in module_utils/_bench.py."""
+"""Filters of the benchmark (playbooks/benchmark.yml): the sweep, the refusals, each level's
+argv and progress line. The decisions live in module_utils/_bench.py."""
 
 from __future__ import annotations
 
@@ -17,28 +17,6 @@ from ansible_collections.llmops.inference.plugins.module_utils._bench import (
     levels,
     run_folder_name,
 )
-
-
-def deployed_endpoint(info, url, model, container):
-    """What the endpoint's API container runs, from docker_container_info: its state, image,
-    spec hash, the model folder it mounts and the max_model_len it was started with."""
-    endpoint = {"url": url, "model": model, "container": container, "state": "absent", "image": "", "image_id": "",
-                "spec_hash": "", "model_dir": "", "max_model_len": None}
-    if not info.get("exists"):
-        return endpoint
-    inspected = info["container"]
-    labels = inspected.get("Config", {}).get("Labels") or {}
-    command = inspected.get("Config", {}).get("Cmd") or []
-    endpoint.update(
-        state=inspected.get("State", {}).get("Status", "unknown"),
-        image=inspected.get("Config", {}).get("Image", ""),
-        image_id=inspected.get("Image", ""),
-        spec_hash=labels.get("org.llmops.spec-hash", ""),
-        model_dir=next((mount["Source"] for mount in inspected.get("Mounts") or [] if mount.get("Destination") == "/model"), ""),
-    )
-    if "--max-model-len" in command[:-1]:
-        endpoint["max_model_len"] = int(command[command.index("--max-model-len") + 1])
-    return endpoint
 
 
 def endpoint_problems(endpoint, head):
@@ -90,7 +68,6 @@ def absolute_path(path):
 class FilterModule:
     def filters(self):
         return {
-            "deployed_endpoint": deployed_endpoint,
             "endpoint_problems": endpoint_problems,
             "benchmark_input_problems": benchmark_input_problems,
             # The lengths asked for against the max_model_len the endpoint reports.

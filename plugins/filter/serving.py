@@ -31,7 +31,7 @@ def spec_hash(spec):
 
 
 def by_name(containers):
-    """{name: container} of the containers serving_facts listed (Docker lists names with a '/')."""
+    """{name: container} of the containers serving_info listed (Docker lists names with a '/')."""
     return {name.lstrip("/"): container for container in containers or [] for name in container.get("Names") or []}
 
 
@@ -40,7 +40,7 @@ def containers_to_start(specs, containers):
     or labelled with another spec. A rerun that finds every container running its spec leaves
     them alone without asking docker_container (one round trip less per container).
 
-    containers: the deployment's containers as serving_facts lists them (Names, State, Labels).
+    containers: the deployment's containers as serving_info lists them (Names, State, Labels).
     """
     found = by_name(containers)
     wanted = []
@@ -116,7 +116,7 @@ def stale_containers(results):
 
 
 def previous_specs(containers):
-    """The specs kept in the labels of the containers serving_facts listed."""
+    """The specs kept in the labels of the containers serving_info listed."""
     specs = []
     for container in containers or []:
         label = (container.get("Labels") or {}).get(SPEC_LABEL)

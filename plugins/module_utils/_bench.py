@@ -12,7 +12,7 @@ import math
 import os
 import re
 
-# What the summary keeps of vLLM's result JSON, in the order of seed 003's metrics list:
+# What the summary keeps of vLLM's result JSON, in the order VastAI's deployment guide lists them:
 # (key, label, which way is better: 1 higher, -1 lower, 0 neither).
 METRICS = [
     ("max_concurrency", "Maximum concurrency", 0),
@@ -35,13 +35,36 @@ METRICS = [
     ("p99_itl_ms", "P99 ITL (ms)", -1),
     ("median_e2el_ms", "Median E2E latency (ms)", -1),
     ("p99_e2el_ms", "P99 E2E latency (ms)", -1),
-    # Seed 003's "per-req decoding token throughput": one request's tokens per second after
+    # VastAI's guide's "per-req decoding token throughput": one request's tokens per second after
     # its first token, 1000 / mean TPOT.
     ("decode_throughput_per_request", "Per-request decode throughput (tok/s)", 1),
 ]
 # The metrics a comparison lists: the ones that move when a serving option changes.
 COMPARED = [metric for metric in METRICS if metric[2] != 0 and metric[0] != "failed"]
 DATASETS = ("random", "sharegpt", "custom")
+
+
+def deployed_endpoint(inspect, url, model, container):
+    """What the endpoint's API container runs, from its inspect document (None: it does not
+    exist): its state, image, spec hash, the model folder it mounts and the max_model_len it
+    was started with."""
+    endpoint = {"url": url, "model": model, "container": container, "state": "absent", "image": "", "image_id": "",
+                "spec_hash": "", "model_dir": "", "max_model_len": None}
+    if not inspect:
+        return endpoint
+    config = inspect.get("Config") or {}
+    labels = config.get("Labels") or {}
+    command = config.get("Cmd") or []
+    endpoint.update(
+        state=(inspect.get("State") or {}).get("Status", "unknown"),
+        image=config.get("Image", ""),
+        image_id=inspect.get("Image", ""),
+        spec_hash=labels.get("org.llmops.spec-hash", ""),
+        model_dir=next((mount["Source"] for mount in inspect.get("Mounts") or [] if mount.get("Destination") == "/model"), ""),
+    )
+    if "--max-model-len" in command[:-1]:
+        endpoint["max_model_len"] = int(command[command.index("--max-model-len") + 1])
+    return endpoint
 
 
 def level_name(max_concurrency, request_rate):
@@ -260,7 +283,7 @@ def fmt(value):
 
 
 def markdown_table(rows):
-    """Seed 003's metrics list as a Markdown table: one row per metric, one column per level."""
+    """The metrics VastAI's guide lists, as a Markdown table: one row per metric, one column per level."""
     lines = ["| Metric | " + " | ".join(row["level"] for row in rows) + " |",
              "|---|" + "---:|" * len(rows)]
     for key, label, _better in METRICS:

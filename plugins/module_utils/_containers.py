@@ -6,7 +6,7 @@ A container that exited, is restarting, restarted since the wait began, or was O
 will not become ready by waiting: the wait stops at once and shows the evidence (state, exit
 code, restarts, the last log lines). The decisions are pure functions over `docker inspect`
 documents; DockerSocket is the small Engine API client that fetches them on the node (and
-the image and container listing serving_facts reports).
+the image and container listing serving_info reports).
 """
 
 from __future__ import annotations

@@ -39,7 +39,6 @@ _CUDA_REPOSITORY_OS = {
     ("ubuntu", "24"): ("ubuntu2404", "apt"),
     ("redhat", "9"): ("rhel9", "dnf"),
 }
-_UBUNTU_RELEASES = {"22": "22.04", "24": "24.04"}
 _RHEL_FAMILY = ("redhat", "rocky", "almalinux", "centos", "oraclelinux")
 CUDA_REPOSITORY_BASE = "https://developer.download.nvidia.com/compute/cuda/repos"
 CUDA_REPOSITORY_KEYS = {"apt": "3bf863cc.pub", "dnf": "D42D0685.pub"}

@@ -10,7 +10,7 @@ label a rerun compares.
 
 from __future__ import annotations
 
-# Alibaba eRDMA: the NCCL settings the seeds use, only where eRDMA NICs exist.
+# Alibaba eRDMA: the NCCL settings of Alibaba Cloud's guide, only where eRDMA NICs exist.
 ERDMA_NCCL_ENV = {
     "NCCL_IB_DISABLE": "0",
     "NCCL_IB_GID_INDEX": "1",
@@ -127,8 +127,8 @@ def serving_image(profile, image, images, registry_mirror):
     named = image or images.get(profile, "")
     if not registry_mirror or not named:
         return named
-    first, _, rest = named.partition("/")
-    if rest and "." in first:
+    first, slash, rest = named.partition("/")
+    if slash and "." in first:
         named = rest
     return registry_mirror.rstrip("/") + "/" + named
 

@@ -12,7 +12,7 @@ version_added: 0.1.0
 description:
   - Reads the result JSON that C(vllm bench serve --save-result) wrote for each level of a run
     (C(level-<name>.json) in O(run_dir)) and writes, in the same folder, C(summary.csv) (one
-    line per level), C(summary.md) (seed 003's metrics list, one column per level),
+    line per level), C(summary.md) (the metrics VastAI's deployment guide reports, one column per level),
     C(benchmark.png) (output and request throughput, TTFT and TPOT median and p99 against
     concurrency or request rate) and C(run.json) (O(metadata), the levels and the prompts per level).
   - With O(baseline_dir), also compares the run with an earlier one - C(compare-<baseline>.md),

@@ -85,3 +85,13 @@ def spawn():
     for process in processes:
         process.terminate()
         process.wait()
+
+
+@pytest.fixture
+def docker(tmp_path):
+    """The Docker Engine API stood in for on a unix socket (tests/fixtures/fake_docker_api.py)."""
+    from fake_docker_api import FakeDocker
+
+    fake = FakeDocker(tmp_path / "docker.sock")
+    yield fake
+    fake.close()

@@ -1,11 +1,12 @@
-"""The benchmark's filters: the endpoint read from a real docker_container_info of the sandbox's
-API container, and a failed level's evidence with the key masked."""
+"""The benchmark's filters and the endpoint as deployed (module_utils/_bench.py), read from a real
+inspect document of the sandbox's API container, and a failed level's evidence with the key masked."""
 
 from __future__ import annotations
 
 import json
 
 from ansible_collections.llmops.inference.plugins.filter import benchmark
+from ansible_collections.llmops.inference.plugins.module_utils._bench import deployed_endpoint
 
 from conftest import FIXTURES
 
@@ -13,7 +14,7 @@ INFO = json.loads((FIXTURES / "vllm_bench" / "endpoint-container.json").read_tex
 
 
 def test_the_endpoint_as_deployed_comes_from_its_running_container():
-    endpoint = benchmark.deployed_endpoint(INFO, "http://172.30.20.2:8000", "tiny-qwen", "llmops-sandbox-head-vllm")
+    endpoint = deployed_endpoint(INFO["container"], "http://172.30.20.2:8000", "tiny-qwen", "llmops-sandbox-head-vllm")
     assert endpoint["state"] == "running" and endpoint["image"] == "llmops-vllm-cpu:0.32.0"
     assert endpoint["image_id"].startswith("sha256:") and len(endpoint["spec_hash"]) == 64
     assert endpoint["max_model_len"] == 512 and "/models/tiny-qwen.revisions/v1." in endpoint["model_dir"]
@@ -21,11 +22,12 @@ def test_the_endpoint_as_deployed_comes_from_its_running_container():
 
 
 def test_an_absent_or_stopped_container_stops_the_benchmark_with_the_fix():
-    absent = benchmark.deployed_endpoint({"exists": False}, "http://h:8000", "m", "vllm-serve")
+    absent = deployed_endpoint(None, "http://h:8000", "m", "vllm-serve")
     assert "vllm-serve on head is absent" in benchmark.endpoint_problems(absent, "head")[0]
     stopped = json.loads(json.dumps(INFO))
     stopped["container"]["State"]["Status"] = "exited"
-    message = benchmark.endpoint_problems(benchmark.deployed_endpoint(stopped, "http://h:8000", "m", "vllm-serve"), "head")[0]
+    message = benchmark.endpoint_problems(deployed_endpoint(stopped["container"], "http://h:8000", "m", "vllm-serve"),
+                                          "head")[0]
     assert "is exited" in message and "--tags serve" in message
 
 

@@ -67,8 +67,8 @@ def test_every_roles_variables_are_found_from_its_own_options():
         {"item": "vllm_benchmark", "argument_errors": [
             "argument 'vllm_benchmark_num_prompts' is of type str and we were unable to convert to int"]},
     ]
-    lines = explain_argument_errors(results, "gpu-node-1", options, {"llmops_reboot_policy": "sometimes",
-                                                                      "vllm_benchmark_num_prompts": "many"})
+    seen = {"llmops_reboot_policy": "sometimes", "vllm_benchmark_num_prompts": "many"}
+    lines = explain_argument_errors(results, "gpu-node-1", options, seen)
     assert lines[0] == (
         'On gpu-node-1: llmops_reboot_policy="sometimes" is wrong: value of llmops_reboot_policy must be one of: '
         "report, reboot, got: sometimes. Fix: set llmops_reboot_policy to one of report, reboot in your inventory "

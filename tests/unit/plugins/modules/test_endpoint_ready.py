@@ -119,15 +119,6 @@ def test_completion_check_can_be_turned_off():
     assert poll.ready and poll.models == {"m": 4096}
 
 
-@pytest.fixture
-def docker(tmp_path):
-    from fake_docker_api import FakeDocker
-
-    fake = FakeDocker(tmp_path / "docker.sock")
-    yield fake
-    fake.close()
-
-
 def test_a_crashed_container_stops_the_wait_at_once_with_its_evidence(server, run_module, docker):
     from fake_docker_api import inspect_document
 

@@ -1,11 +1,11 @@
-"""host_facts with dpkg-query answered from a queue (output captured on Debian 12) and real files."""
+"""host_info with dpkg-query answered from a queue (output captured on Debian 12) and real files."""
 
 from __future__ import annotations
 
 import pytest
 
 from ansible_collections.llmops.inference.plugins.module_utils._files import missing_packages
-from ansible_collections.llmops.inference.plugins.modules import host_facts
+from ansible_collections.llmops.inference.plugins.modules import host_info
 
 # dpkg-query -W -f '${Package} ${db:Status-Abbrev}\n' docker.io chrony kmod nosuchpkg, on bookworm:
 # chrony was removed but its configuration kept (rc), nosuchpkg is unknown (stderr, rc 1).
@@ -33,7 +33,7 @@ def test_missing_packages_and_a_daemon_json_that_cannot_be_merged(tmp_path, dpkg
     good.write_text('{"live-restore": true}')
     bad.write_text('["a list"]')
     broken.write_text("{not json")
-    result, failed = run_module(host_facts.main, {
+    result, failed = run_module(host_info.main, {
         "packages": ["docker.io", "chrony", "kmod", "nosuchpkg"],
         "json_objects": [str(good), str(bad), str(broken), str(tmp_path / "absent.json")]})
     assert not failed and not result["changed"]
@@ -46,7 +46,7 @@ def test_missing_packages_and_a_daemon_json_that_cannot_be_merged(tmp_path, dpkg
 
 
 def test_nothing_asked_nothing_run(dpkg, run_module):
-    result, _failed = run_module(host_facts.main, {})
+    result, _failed = run_module(host_info.main, {})
     assert result["missing_packages"] == [] and result["json_problems"] == {} and dpkg == []
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-module: serving_facts
+module: serving_info
 short_description: Read in one pass what the serve phase needs to know about a node
 version_added: 0.1.0
 description:
@@ -40,17 +40,14 @@ options:
     type: list
     elements: str
     default: []
-  docker_host:
-    description: The node's Docker Engine socket.
-    type: str
-    default: unix:///var/run/docker.sock
 extends_documentation_fragment:
+  - llmops.inference.docker_socket
   - llmops.inference.read_only
 """
 
 EXAMPLES = r"""
 - name: Read the model folder, route, image and containers
-  llmops.inference.serving_facts:
+  llmops.inference.serving_info:
     model_dir: /data/llmops/models/Qwen3-32B
     peer: 10.0.0.12
     image: vllm/vllm-openai:v0.32.0
@@ -94,7 +91,7 @@ watched:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.llmops.inference.plugins.module_utils._containers import DockerSocket, network_peer, stale_network
-from ansible_collections.llmops.inference.plugins.module_utils._serving_facts import model_folder, route_interface
+from ansible_collections.llmops.inference.plugins.module_utils._serving_info import model_folder, route_interface
 
 
 def add_state(docker, container):

@@ -1,24 +1,15 @@
-"""serving_facts on a real folder layout, with `ip` answered from a queue and the Docker Engine
+"""serving_info on a real folder layout, with `ip` answered from a queue and the Docker Engine
 API stood in for on a unix socket (tests/fixtures/fake_docker_api.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from ansible_collections.llmops.inference.plugins.module_utils._serving_facts import model_folder, route_interface
-from ansible_collections.llmops.inference.plugins.modules import serving_facts
+from ansible_collections.llmops.inference.plugins.module_utils._serving_info import model_folder, route_interface
+from ansible_collections.llmops.inference.plugins.modules import serving_info
 
 # `ip -o route get 10.0.0.12` on a two-NIC node (iproute2 6.1), the peer behind the second NIC.
 ROUTE_OUTPUT = "10.0.0.12 dev eth1 src 10.0.0.11 uid 0 \\    cache \n"
-
-
-@pytest.fixture
-def docker(tmp_path):
-    from fake_docker_api import FakeDocker
-
-    fake = FakeDocker(tmp_path / "docker.sock")
-    yield fake
-    fake.close()
 
 
 @pytest.fixture
@@ -55,7 +46,7 @@ def test_one_pass_reports_the_model_copy_the_route_the_image_and_the_containers(
     other = inspect_document("someone-else")
     other["Config"] = {"Labels": {"org.llmops.deployment": "other"}}
     docker.containers.update({"vllm-serve": mine, "someone-else": other})
-    result, failed = run_module(serving_facts.main, {
+    result, failed = run_module(serving_info.main, {
         "model_dir": str(serving_path), "peer": "10.0.0.12", "image": "vllm/vllm-openai:v0.32.0",
         "deployment": "vllm-serve", "docker_host": docker.docker_host})
     assert not failed, result
@@ -67,7 +58,7 @@ def test_one_pass_reports_the_model_copy_the_route_the_image_and_the_containers(
 
 
 def test_a_node_without_the_image_or_the_model_says_so(tmp_path, docker, ip_route, run_module):
-    result, failed = run_module(serving_facts.main, {
+    result, failed = run_module(serving_info.main, {
         "model_dir": str(tmp_path / "missing"), "image": "vllm/vllm-openai:v0.32.0", "deployment": "vllm-serve",
         "docker_host": docker.docker_host})
     assert not failed and not result["model_config_exists"] and result["image_id"] == ""
@@ -82,7 +73,7 @@ def test_a_container_whose_network_peer_restarted_is_marked_and_watched_containe
     stale = inspect_document("node-1-ray", network_mode="container:node-1", started_at="2026-12-01T10:00:00.000000000Z")
     stale["Config"] = {"Labels": {"org.llmops.deployment": "node-1-ray"}}
     docker.containers.update({"node-1": node, "node-1-ray": stale})
-    result, failed = run_module(serving_facts.main, {
+    result, failed = run_module(serving_info.main, {
         "image": "x:1", "deployment": "node-1-ray", "watch": ["node-1", "gone"], "docker_host": docker.docker_host})
     assert not failed, result
     assert result["model_source"] == "" and not result["model_config_exists"]  # no model_dir: skipped
@@ -90,12 +81,12 @@ def test_a_container_whose_network_peer_restarted_is_marked_and_watched_containe
     assert result["watched"] == {"node-1": "running", "gone": "missing"}
     # Started after its peer: nothing to repair.
     stale["State"]["StartedAt"] = "2026-12-01T12:00:00.000000000Z"
-    result, failed = run_module(serving_facts.main, {"image": "x:1", "deployment": "node-1-ray", "docker_host": docker.docker_host})
+    result, failed = run_module(serving_info.main, {"image": "x:1", "deployment": "node-1-ray", "docker_host": docker.docker_host})
     assert result["containers"][0]["StaleNetwork"] == ""
 
 
 def test_an_engine_that_does_not_answer_fails_naming_the_socket(tmp_path, ip_route, run_module):
-    result, failed = run_module(serving_facts.main, {
+    result, failed = run_module(serving_info.main, {
         "model_dir": str(tmp_path), "image": "x:1", "deployment": "d", "docker_host": "unix://%s/none.sock" % tmp_path})
     assert failed and "cannot ask the Docker engine at unix://" in result["msg"]
 

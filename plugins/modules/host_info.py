@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-module: host_facts
+module: host_info
 short_description: Read in one pass what host preparation must know before it changes a node
 version_added: 0.1.0
 description:
@@ -35,7 +35,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Read the missing packages and check daemon.json
-  llmops.inference.host_facts:
+  llmops.inference.host_info:
     packages: [docker.io, chrony]
     json_objects: [/etc/docker/daemon.json]
   register: host
