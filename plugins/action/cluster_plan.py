@@ -33,7 +33,7 @@ def cluster_nodes(hosts, hostvars):
             host=host, address=variables.get("llmops_private_address") or "",
             vendor=accelerators.get("vendor", "cpu"), count=int(accelerators.get("count", 0)),
             erdma_nics=int(accelerators.get("erdma_nic_count", 0)),
-            vcpus=int((variables.get("ansible_facts") or {}).get("processor_vcpus", 1))))
+            vcpus=int(accelerators.get("vcpus", 1))))
     return nodes
 
 

@@ -36,31 +36,30 @@ def mentioned_options(error, options):
     return [name for _start, name in sorted(found)]
 
 
-def explain_argument_errors(results, host, role_options, variables):
+def explain_argument_errors(errors, host, role_options, variables):
     """One line per error: host, variable, value seen, what the spec wants, where it is documented.
 
-    results: the loop results of ansible.builtin.validate_argument_spec over role names (each
-    with item and argument_errors); role_options: role -> its argument_specs main options;
-    variables: the host's variables (hostvars[host]).
+    errors: the argument_errors of one ansible.builtin.validate_argument_spec over every role's
+    options at once; role_options: role -> its argument_specs main options; variables: the
+    host's variables (hostvars[host]).
     """
+    owner = {name: role for role, options in role_options.items() for name in options}
+    merged = {name: option for options in role_options.values() for name, option in options.items()}
     lines = []
-    for result in results or []:
-        role = result.get("item")
-        options = role_options.get(role, {})
-        for error in result.get("argument_errors") or []:
-            error = INTERNAL_TYPE.sub(lambda match: match.group(1).lower(), str(error))
-            names = mentioned_options(error, options)
-            if not names:
-                lines.append("On %s: %s (roles/%s/README.md lists every variable)." % (host, error, role))
-                continue
-            name = names[0]
-            if options[name].get("no_log"):
-                seen = "(hidden)"
-                error = error.replace(str(variables.get(name)), "********") if variables.get(name) else error
-            else:
-                seen = json.dumps(variables.get(name), default=str, sort_keys=True) if name in variables else "(not set)"
-            lines.append("On %s: %s=%s is wrong: %s. Fix: set %s to %s in your inventory (roles/%s/README.md)."
-                         % (host, name, seen, error, name, expectation(options[name]), role))
+    for error in errors or []:
+        error = INTERNAL_TYPE.sub(lambda match: match.group(1).lower(), str(error))
+        names = mentioned_options(error, merged)
+        if not names:
+            lines.append("On %s: %s (each role's README lists its variables)." % (host, error))
+            continue
+        name = names[0]
+        if merged[name].get("no_log"):
+            seen = "(hidden)"
+            error = error.replace(str(variables.get(name)), "********") if variables.get(name) else error
+        else:
+            seen = json.dumps(variables.get(name), default=str, sort_keys=True) if name in variables else "(not set)"
+        lines.append("On %s: %s=%s is wrong: %s. Fix: set %s to %s in your inventory (roles/%s/README.md)."
+                     % (host, name, seen, error, name, expectation(merged[name]), owner[name]))
     return lines
 
 

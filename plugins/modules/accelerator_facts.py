@@ -131,6 +131,12 @@ accelerators:
       description: True when the node has no accelerator.
       type: bool
       sample: false
+    vcpus:
+      description:
+        - The logical CPUs the node has (as C(processor_vcpus) counts them); the CPU profile
+          shares them between instances. Read here so preflight needs no hardware facts.
+      type: int
+      sample: 96
 """
 
 import glob
@@ -243,6 +249,7 @@ def main():
     nvidia = query_nvidia(module) if pci["nvidia_gpus"] else None
     vastai = query_vastai(module, params["sysfs_path"], params["dev_path"], pci["vastai_dies"]) if pci["vastai_dies"] else None
     facts = summarize(pci, nvidia=nvidia, vastai=vastai)
+    facts["vcpus"] = os.cpu_count() or 1
     result = dict(changed=False, accelerators=facts, ansible_facts=dict(llmops_accelerators=facts))
 
     host = platform.node()

@@ -12,7 +12,7 @@ version_added: 0.1.0
 description:
   - Runs on the control node (an action plugin). Reads the nodes of C(inference_cluster), the
     head first, with what the preflight phase gathered on each (C(llmops_accelerators),
-    C(llmops_private_address), the CPU count), and decides the serving plan of the whole
+    C(llmops_private_address), the CPU count C(llmops_accelerators.vcpus)), and decides the serving plan of the whole
     cluster, the same for every node, that is the profile, the distributed backend, tensor and
     pipeline parallelism, which node is the head, a worker or idle, every node's address,
     and the image every serving and Ray container runs.

@@ -30,45 +30,39 @@ OPTIONS = {
      "mapping (key: value) in your inventory (roles/vllm_serve/README.md)."),
 ])
 def test_each_error_names_host_variable_value_and_fix(error, variables, expected):
-    results = [{"item": "vllm_serve", "argument_errors": [error]}]
-    assert explain_argument_errors(results, "head", OPTIONS, variables) == [expected]
+    assert explain_argument_errors([error], "head", OPTIONS, variables) == [expected]
 
 
 def test_list_elements_are_named_in_the_fix():
-    results = [{"item": "vllm_serve", "argument_errors": ["Elements value for option 'vllm_serve_extra_args' is of type dict"]}]
-    line = explain_argument_errors(results, "head", OPTIONS, {"vllm_serve_extra_args": [{"a": 1}]})[0]
+    errors = ["Elements value for option 'vllm_serve_extra_args' is of type dict"]
+    line = explain_argument_errors(errors, "head", OPTIONS, {"vllm_serve_extra_args": [{"a": 1}]})[0]
     assert line.endswith("Fix: set vllm_serve_extra_args to a list of strings in your inventory (roles/vllm_serve/README.md).")
 
 
 def test_an_error_naming_no_known_variable_is_kept_as_it_is():
-    results = [{"item": "vllm_serve", "argument_errors": ["something odd"]}]
-    assert explain_argument_errors(results, "head", OPTIONS, {}) == [
-        "On head: something odd (roles/vllm_serve/README.md lists every variable)."]
+    assert explain_argument_errors(["something odd"], "head", OPTIONS, {}) == [
+        "On head: something odd (each role's README lists its variables)."]
 
 
 def test_a_secret_of_the_wrong_type_is_not_printed():
     options = {"weights": {"weights_modelscope_token": {"type": "str", "no_log": True}}}
-    results = [{"item": "weights", "argument_errors": [
-        "argument 'weights_modelscope_token' is of type dict and we were unable to convert to str: {'t': 'ms-secret'}"]}]
-    line = explain_argument_errors(results, "head", options, {"weights_modelscope_token": {"t": "ms-secret"}})[0]
+    errors = ["argument 'weights_modelscope_token' is of type dict and we were unable to convert to str: {'t': 'ms-secret'}"]
+    line = explain_argument_errors(errors, "head", options, {"weights_modelscope_token": {"t": "ms-secret"}})[0]
     assert "ms-secret" not in line and "weights_modelscope_token=(hidden) is wrong" in line
 
 
-def test_only_roles_with_errors_produce_lines():
-    assert explain_argument_errors([{"item": "vllm_serve"}], "head", OPTIONS, {}) == []
+def test_no_error_no_line():
+    assert explain_argument_errors([], "head", OPTIONS, {}) == []
 
 
 def test_every_roles_variables_are_found_from_its_own_options():
     """No role list typed out: the shared settings and the benchmark's are named like any other."""
     options = {"llmops": {"llmops_reboot_policy": {"type": "str", "choices": ["report", "reboot"]}},
                "vllm_benchmark": {"vllm_benchmark_num_prompts": {"type": "int"}}}
-    results = [
-        {"item": "llmops", "argument_errors": ["value of llmops_reboot_policy must be one of: report, reboot, got: sometimes"]},
-        {"item": "vllm_benchmark", "argument_errors": [
-            "argument 'vllm_benchmark_num_prompts' is of type str and we were unable to convert to int"]},
-    ]
+    errors = ["value of llmops_reboot_policy must be one of: report, reboot, got: sometimes",
+              "argument 'vllm_benchmark_num_prompts' is of type str and we were unable to convert to int"]
     seen = {"llmops_reboot_policy": "sometimes", "vllm_benchmark_num_prompts": "many"}
-    lines = explain_argument_errors(results, "gpu-node-1", options, seen)
+    lines = explain_argument_errors(errors, "gpu-node-1", options, seen)
     assert lines[0] == (
         'On gpu-node-1: llmops_reboot_policy="sometimes" is wrong: value of llmops_reboot_policy must be one of: '
         "report, reboot, got: sometimes. Fix: set llmops_reboot_policy to one of report, reboot in your inventory "

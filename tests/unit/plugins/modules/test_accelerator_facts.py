@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from ansible.module_utils import basic
 
@@ -41,6 +43,7 @@ def test_eight_gpu_server_with_driver(tmp_path, run_module, commands):
     facts = result["ansible_facts"]["llmops_accelerators"]
     assert (facts["vendor"], facts["count"], facts["nvswitch_count"], facts["erdma_nic_count"]) == ("nvidia", 8, 4, 1)
     assert facts["driver"]["version"] == "550.54.15" and facts["driver"]["answered"] is True
+    assert facts["vcpus"] == os.cpu_count()
     assert commands["calls"][0] == (QUERY_ARGV, {"LC_ALL": "C", "LANG": "C"})
     assert commands["calls"][1][0] == ["/usr/bin/nvidia-smi", "-L"]
 
