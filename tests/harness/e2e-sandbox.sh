@@ -12,7 +12,7 @@ volumes_before=$(docker volume ls -q | sort)
 started=$SECONDS
 sandbox/up.sh || { sandbox/down.sh; exit 1; }
 echo "==> make sandbox took $((SECONDS - started)) s"
-.venv/bin/python -m pytest -q -p no:cacheprovider tests/e2e
+.venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 tests/e2e
 status=$?
 sandbox/down.sh || status=1
 left=$(docker ps -aq --filter label=org.llmops.sandbox=1; docker ps -aq --filter label=org.llmops.role=vllm_serve

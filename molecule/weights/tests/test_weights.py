@@ -57,8 +57,10 @@ def changed_count(output):
 
 
 def task_results(output, name_part):
+    """Every host's result of the tasks whose name holds name_part, in any play (the preflight
+    header's plays come first)."""
     document = json.loads(output[output.index("{"):])
-    return [host_result for task in document["plays"][0]["tasks"] if name_part in task["task"]["name"]
+    return [host_result for play in document["plays"] for task in play["tasks"] if name_part in task["task"]["name"]
             for host_result in task["hosts"].values()]
 
 
