@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from ansible_collections.llmops.inference.plugins.modules import endpoint_info
 
 from conftest import FIXTURES
