@@ -37,7 +37,7 @@ size=$(find "$hub_dir/model" -type f -printf '%s\n' | awk '{total += $1} END {pr
 docker rm -f "$hub" >/dev/null 2>&1 || true
 docker run -d --name "$hub" --network "$SANDBOX_NETWORK" --label org.llmops.sandbox=1 -v "$hub_dir:/srv/hub" \
     -v "$root:/opt/llmops-src:ro" --entrypoint python3 "$node_image" \
-    /opt/llmops-src/tests/fixtures/model_hub.py --host 0.0.0.0 --port 8089 --log /srv/hub/served.log \
+    /opt/llmops-src/sandbox/model_hub.py --host 0.0.0.0 --port 8089 --log /srv/hub/served.log \
     --repo bench/model v1 /srv/hub/model >/dev/null
 until docker exec "$SANDBOX_HEAD" curl -sf -o /dev/null "http://$hub:8089/api/v1/models/bench/model/repo/files?Revision=v1"; do
     sleep 0.5

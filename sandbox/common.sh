@@ -8,7 +8,7 @@ SANDBOX_ROOT=/var/tmp/llmops-sandbox
 SANDBOX_HOSTS=(llmops-sandbox-head llmops-sandbox-worker)
 SANDBOX_HEAD=llmops-sandbox-head
 SANDBOX_MODEL=tiny-qwen
-# The local ModelScope hub the weights role fetches the model from (tests/fixtures/model_hub.py).
+# The local ModelScope hub the weights role fetches the model from (sandbox/model_hub.py).
 SANDBOX_HUB=llmops-sandbox-hub
 SANDBOX_HUB_PORT=8089
 SANDBOX_HUB_MODEL_ID=llmops/tiny-qwen

@@ -35,7 +35,7 @@ for node in "${SANDBOX_HOSTS[@]}"; do
     fi
 done
 
-# The model lives on the hub (tests/fixtures/model_hub.py), not on the nodes: deploy.yml's weights phase fetches it from there.
+# The model lives on the hub (sandbox/model_hub.py), not on the nodes: deploy.yml's weights phase fetches it from there.
 hub_models="$SANDBOX_ROOT/hub"
 if [[ ! -f "$hub_models/$SANDBOX_MODEL/config.json" ]]; then
     log "generating the tiny model in $hub_models/$SANDBOX_MODEL"
@@ -49,7 +49,7 @@ if [[ "$(docker inspect --format '{{.State.Running}}' "$SANDBOX_HUB" 2>/dev/null
     docker run -d --name "$SANDBOX_HUB" --hostname "$SANDBOX_HUB" --network "$SANDBOX_NETWORK" \
         --label org.llmops.sandbox=1 -v "$hub_models:/srv/hub" \
         -v "$root:/opt/llmops-src:ro" --entrypoint python3 "$node_image" \
-        /opt/llmops-src/tests/fixtures/model_hub.py --host 0.0.0.0 --port "$SANDBOX_HUB_PORT" --log /srv/hub/served.log \
+        /opt/llmops-src/sandbox/model_hub.py --host 0.0.0.0 --port "$SANDBOX_HUB_PORT" --log /srv/hub/served.log \
         --repo "$SANDBOX_HUB_MODEL_ID" "$SANDBOX_HUB_REVISION" "/srv/hub/$SANDBOX_MODEL" >/dev/null
 fi
 

@@ -26,7 +26,7 @@ from ansible_collections.llmops.inference.plugins.module_utils._drivers import (
     version_key,
 )
 
-VASTAI_PACKAGE_KINDS = (".run", ".deb", ".rpm")
+VASTAI_PACKAGE_KINDS = (".run", ".deb")
 
 
 def driver_roles_to_check(accelerators):
@@ -191,17 +191,13 @@ def vastai_driver_problems(host, accelerators, os_facts, driver_host, settings, 
     package = settings.get("package") or ""
     if not package:
         return ["On %s: the node has %d VastAI die(s) but vastai_driver_package is empty. Fix: set it to the driver "
-                "package Vastai Technologies gave you (a vastai_driver_install_<version>.run, a vastai-pci-dkms .deb or "
-                ".rpm), as a path on the control node or an https URL of your mirror; this collection never downloads "
+                "package Vastai Technologies gave you (a vastai_driver_install_<version>.run, or a vastai-pci-dkms .deb), as "
+                "a path on the control node or an https URL of your mirror; this collection never downloads "
                 "it from the vendor." % (host, accelerators.get("pci_count", 0))]
     kind = os.path.splitext(package.split("?")[0])[1]
     if kind not in VASTAI_PACKAGE_KINDS:
-        problems.append("On %s: vastai_driver_package=%s is not a .run, .deb or .rpm file. Fix: give the package as "
-                        "Vastai Technologies ships it." % (host, package))
-    manager = driver_host.get("package_manager")
-    if (kind, manager) in ((".deb", "dnf"), (".rpm", "apt")):
-        problems.append("On %s: vastai_driver_package=%s is a %s package but this node uses %s. Fix: give the %s package."
-                        % (host, package, kind, manager, ".deb" if manager == "apt" else ".rpm"))
+        problems.append("On %s: vastai_driver_package=%s is not a .run or .deb file. Fix: give the package as "
+                        "Vastai Technologies ships it for Debian and Ubuntu." % (host, package))
     problems += package_source_problems(host, "vastai_driver_package", package, settings.get("package_checksum"),
                                         "vastai_driver_package_checksum")
     if os_key(os_facts.get("distribution"), os_facts.get("distribution_major_version")) is None:
@@ -297,9 +293,9 @@ def toolkit_version(driver_host, wanted=""):
     return {"version": sorted(offered, key=version_key)[-1], "problem": ""}
 
 
-def with_version(names, version, manager):
-    """Package specs pinned to one version: name=version (apt) or name-version (dnf)."""
-    return ["%s%s%s" % (name, "=" if manager == "apt" else "-", version) for name in names]
+def with_version(names, version):
+    """Package specs pinned to one version for apt: name=version."""
+    return ["%s=%s" % (name, version) for name in names]
 
 
 def nvidia_reboot_reasons(driver_host, versions):

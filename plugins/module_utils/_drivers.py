@@ -37,13 +37,11 @@ _CUDA_REPOSITORY_OS = {
     ("debian", "12"): ("debian12", "apt"),
     ("ubuntu", "22"): ("ubuntu2204", "apt"),
     ("ubuntu", "24"): ("ubuntu2404", "apt"),
-    ("redhat", "9"): ("rhel9", "dnf"),
 }
-_RHEL_FAMILY = ("redhat", "rocky", "almalinux", "centos", "oraclelinux")
 CUDA_REPOSITORY_BASE = "https://developer.download.nvidia.com/compute/cuda/repos"
-CUDA_REPOSITORY_KEYS = {"apt": "3bf863cc.pub", "dnf": "D42D0685.pub"}
+CUDA_REPOSITORY_KEYS = {"apt": "3bf863cc.pub"}
 _REPOSITORY_ARCHITECTURES = {"x86_64": "x86_64", "aarch64": "sbsa"}
-SUPPORTED_OS_TEXT = "Debian 12, Ubuntu 22.04 or 24.04, RHEL 9 family"
+SUPPORTED_OS_TEXT = "Debian 12, Ubuntu 22.04 or 24.04"
 
 SECURE_BOOT_EFIVAR = "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
 
@@ -82,10 +80,8 @@ def kernel_module_type(device_ids, override="auto"):
 
 
 def os_key(distribution, major_version):
-    """(os family key, major) of a node, e.g. ('redhat', '9') for Rocky 9, or None."""
+    """(distribution key, major) of a supported node, e.g. ('ubuntu', '24'), or None."""
     name = (distribution or "").lower().replace(" ", "")
-    if name in _RHEL_FAMILY:
-        name = "redhat"
     key = (name, str(major_version))
     return key if key in _CUDA_REPOSITORY_OS else None
 
@@ -95,7 +91,7 @@ def os_text(distribution, version):
 
 
 def upstream_version(version):
-    """580.95.05 from 580.95.05-1, 580.95.05-0ubuntu1 or 3:580.95.05-1.el9."""
+    """580.95.05 from 580.95.05-1, 580.95.05-0ubuntu1 or 1:580.95.05-1."""
     version = (version or "").split(":", 1)[-1]
     return version.split("-", 1)[0]
 
@@ -106,7 +102,7 @@ def nvidia_package_plan(distribution, major_version, architecture, kernel_releas
 
     Returns repository (url, key_url, manager), prerequisites (kernel headers, dkms), pinning
     (the branch-pinning packages to install first), driver (the driver package whose version
-    is the driver's version), fabricmanager (None without NVSwitch), dnf_module (RHEL stream)
+    is the driver's version), fabricmanager (None without NVSwitch)
     and problems (empty when the node is supported).
     """
     problems = []
@@ -125,26 +121,16 @@ def nvidia_package_plan(distribution, major_version, architecture, kernel_releas
     url = url if url.endswith("/") else url + "/"
     pinned = int(branch) >= NVIDIA_PINNED_FROM
     base = "nvidia-open" if module_type == "open" else "cuda-drivers"
-    if manager == "apt":
-        prerequisites = ["linux-headers-%s" % kernel_release, "dkms"]
-        driver = base if pinned else "%s-%s" % (base, branch)
-        pinning = ["nvidia-driver-pinning-%s" % branch] if pinned else []
-        fabricmanager = ("nvidia-fabricmanager" if pinned else "nvidia-fabricmanager-%s" % branch) if nvswitch else None
-        dnf_module = None
-    else:
-        # RHEL: a module stream holds the branch; dnf versionlock holds the version.
-        prerequisites = ["kernel-devel-%s" % kernel_release, "kernel-headers-%s" % kernel_release, "dkms"]
-        driver = base
-        pinning = []
-        fabricmanager = "nvidia-fabricmanager" if nvswitch else None
-        dnf_module = "nvidia-driver:%s-%s" % (branch, "open" if module_type == "open" else "dkms")
+    prerequisites = ["linux-headers-%s" % kernel_release, "dkms"]
+    driver = base if pinned else "%s-%s" % (base, branch)
+    pinning = ["nvidia-driver-pinning-%s" % branch] if pinned else []
+    fabricmanager = ("nvidia-fabricmanager" if pinned else "nvidia-fabricmanager-%s" % branch) if nvswitch else None
     return {
         "repository": {"url": url, "key_url": url + CUDA_REPOSITORY_KEYS[manager], "manager": manager},
         "prerequisites": prerequisites,
         "pinning": pinning,
         "driver": driver,
         "fabricmanager": fabricmanager,
-        "dnf_module": dnf_module,
         "module_type": module_type,
         "problems": [],
     }
@@ -264,41 +250,6 @@ def parse_apt_madison(output):
             if fields[1] not in versions:
                 versions.append(fields[1])
     return available
-
-
-def parse_rpm_query(output):
-    """{name: {version, held: False}} from `rpm -q --qf '%{NAME}\\t%{EPOCH}:%{VERSION}-%{RELEASE}\\n'`."""
-    packages = {}
-    for line in (output or "").splitlines():
-        fields = line.split("\t")
-        if len(fields) == 2 and " " not in fields[0]:
-            version = fields[1][len("(none):"):] if fields[1].startswith("(none):") else fields[1]
-            packages[fields[0]] = {"version": version, "held": False}
-    return packages
-
-
-def parse_dnf_list(output):
-    """{name: [versions]} from `dnf list --showduplicates --available NAME...`."""
-    available = {}
-    for line in (output or "").splitlines():
-        fields = line.split()
-        if len(fields) != 3 or "." not in fields[0] or fields[0].endswith(":"):
-            continue
-        name = fields[0].rsplit(".", 1)[0]
-        available.setdefault(name, [])
-        if fields[1] not in available[name]:
-            available[name].append(fields[1])
-    return available
-
-
-def parse_versionlock(output):
-    """Names locked by `dnf versionlock list` (lines like 'nvidia-open-3:580.95.05-1.el9.*')."""
-    names = set()
-    for line in (output or "").splitlines():
-        match = re.match(r"^(?:\d+:)?(?P<name>[A-Za-z0-9_.+-]+?)-(?:\d+:)?\d[^-]*-[^-]+$", line.strip())
-        if match:
-            names.add(match["name"])
-    return names
 
 
 # ---- what the vendor tools print -------------------------------------------------------------

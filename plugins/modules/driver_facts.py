@@ -16,8 +16,8 @@ description:
   - For each kernel module named in O(modules) - loaded or not, its version and parameters from
     sysfs, and whether C(modinfo) finds it for the running kernel.
   - For each package named in O(packages) - the installed version and whether it is held
-    (apt-mark hold or dnf versionlock); with O(available), the versions the configured
-    repositories offer (apt-cache madison or dnf list).
+    (apt-mark hold); with O(available), the versions the configured repositories offer
+    (apt-cache madison).
   - Alibaba eRDMA devices, found by their driver under C(/sys/class/infiniband), whatever their name.
   - Sets the fact C(llmops_driver_host). Never changes the node.
 author:
@@ -55,7 +55,8 @@ options:
 extends_documentation_fragment:
   - llmops.inference.read_only
 notes:
-  - Runs on the managed node. Knows apt (Debian, Ubuntu) and dnf (RHEL family).
+  - Runs on the managed node. Reads packages with apt and dpkg (Debian, Ubuntu: the only
+    family the collection deploys to); elsewhere it reports no packages.
 """
 
 EXAMPLES = r"""
@@ -77,7 +78,7 @@ driver_host:
       type: str
       sample: 6.1.0-28-amd64
     package_manager:
-      description: V(apt), V(dnf) or V(unknown).
+      description: V(apt), or V(unknown) on a node without dpkg.
       type: str
     secure_boot:
       description:
@@ -117,10 +118,7 @@ from ansible_collections.llmops.inference.plugins.module_utils._drivers import (
     SECURE_BOOT_EFIVAR,
     iommu_state,
     parse_apt_madison,
-    parse_dnf_list,
     parse_dpkg_query,
-    parse_rpm_query,
-    parse_versionlock,
     secure_boot_state,
 )
 
@@ -218,30 +216,6 @@ def apt_packages(module, names, patterns, available):
     return installed, offered
 
 
-def dnf_packages(module, names, patterns, available):
-    rpm = module.get_bin_path("rpm", required=True)
-    rc, out, _err = module.run_command([rpm, "-q", "--qf", "%{NAME}\\t%{EPOCH}:%{VERSION}-%{RELEASE}\\n"] + names,
-                                       environ_update=C_LOCALE)
-    installed = parse_rpm_query(out)
-    for pattern in patterns:
-        rc, out, _err = module.run_command([rpm, "-qa", "--qf", "%{NAME}\\t%{EPOCH}:%{VERSION}-%{RELEASE}\\n", pattern],
-                                           environ_update=C_LOCALE)
-        installed.update(parse_rpm_query(out))
-    dnf = module.get_bin_path("dnf", required=True)
-    rc, out, _err = module.run_command([dnf, "-q", "versionlock", "list"], environ_update=C_LOCALE)
-    locked = parse_versionlock(out) if rc == 0 else set()
-    for name, package in installed.items():
-        package["held"] = name in locked
-    offered = {}
-    if available and names:
-        rc, out, err = module.run_command([dnf, "-q", "list", "--showduplicates", "--available"] + names, environ_update=C_LOCALE)
-        # rc 1: none of the names is offered.
-        if rc not in (0, 1):
-            fail(module, "dnf list", rc, out, err)
-        offered = parse_dnf_list(out)
-    return installed, offered
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -255,12 +229,10 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    manager = "apt" if module.get_bin_path("dpkg-query") else "dnf" if module.get_bin_path("rpm") else "unknown"
+    manager = "apt" if module.get_bin_path("dpkg-query") else "unknown"
     installed, offered = {}, {}
     if manager == "apt":
         installed, offered = apt_packages(module, params["packages"], params["installed_like"], params["available"])
-    elif manager == "dnf":
-        installed, offered = dnf_packages(module, params["packages"], params["installed_like"], params["available"])
     facts = {
         "kernel_release": platform.release(),
         "package_manager": manager,

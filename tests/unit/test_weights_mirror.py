@@ -1,4 +1,4 @@
-"""The test hub (tests/fixtures/model_hub.py: the role's mirror plus the hub's routes) against
+"""The test hub (sandbox/model_hub.py: the role's mirror plus the hub's routes) against
 the real clients, the role's Hugging Face fetcher (roles/weights/files/weights_fetch.py) against
 it, and the production mirror (roles/weights/files/weights_mirror.py) alone.
 
@@ -26,7 +26,7 @@ from ansible_collections.llmops.inference.plugins.module_utils._weights import p
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FILES = REPO_ROOT / "roles" / "weights" / "files"
-HUB, MIRROR, FETCHER = REPO_ROOT / "tests" / "fixtures" / "model_hub.py", FILES / "weights_mirror.py", FILES / "weights_fetch.py"
+HUB, MIRROR, FETCHER = REPO_ROOT / "sandbox" / "model_hub.py", FILES / "weights_mirror.py", FILES / "weights_fetch.py"
 CLIENT = Path(sys.executable).parent / "modelscope"
 HF_CLIENT = Path(sys.executable).parent / "hf"
 MODEL_FILES = ["config.json", "model.safetensors", "tokenizer/tokenizer.json"]

@@ -38,7 +38,7 @@ def test_a_supported_node_has_no_problem():
 
 @pytest.mark.parametrize("os_facts, host, settings, signed, expected", [
     (with_(DEBIAN, distribution_major_version="11", distribution_version="11.9"), HOST, SETTINGS, False,
-     "On gpu1: the NVIDIA driver role supports Debian 12, Ubuntu 22.04 or 24.04, RHEL 9 family, and this node runs "
+     "On gpu1: the NVIDIA driver role supports Debian 12, Ubuntu 22.04 or 24.04, and this node runs "
      "Debian 11.9. Fix: use a supported OS, or set nvidia_driver_install: false and install the driver yourself (the "
      "role then only verifies it)."),
     (DEBIAN, HOST, with_(SETTINGS, branch="581"), False,
@@ -197,7 +197,7 @@ def test_toolkit_version_is_kept_once_installed():
     assert drivers.toolkit_version(host) == {"version": "1.17.8-1", "problem": ""}
     assert drivers.toolkit_version(host, "1.18.0") == {"version": "1.18.0-1", "problem": ""}
     assert "nvidia_container_toolkit_version=1.9.9 is not in the repository" in drivers.toolkit_version(host, "1.9.9")["problem"]
-    assert drivers.with_version(["a", "b"], "1.17.8-1", "apt") == ["a=1.17.8-1", "b=1.17.8-1"]
+    assert drivers.with_version(["a", "b"], "1.17.8-1") == ["a=1.17.8-1", "b=1.17.8-1"]
 
 
 VASTAI = {"vendor": "vastai", "pci_count": 4}
@@ -207,7 +207,7 @@ VASTAI_SETTINGS = {"package": "", "package_checksum": "", "iommu_allowed": ["off
 def test_vastai_without_a_package_is_refused():
     assert drivers.vastai_driver_problems("va1", VASTAI, DEBIAN, HOST, VASTAI_SETTINGS, False) == [
         "On va1: the node has 4 VastAI die(s) but vastai_driver_package is empty. Fix: set it to the driver package "
-        "Vastai Technologies gave you (a vastai_driver_install_<version>.run, a vastai-pci-dkms .deb or .rpm), as a path "
+        "Vastai Technologies gave you (a vastai_driver_install_<version>.run, or a vastai-pci-dkms .deb), as a path "
         "on the control node or an https URL of your mirror; this collection never downloads it from the vendor."]
 
 
@@ -217,7 +217,8 @@ def test_vastai_refusals(tmp_path):
     iommu_on = with_(HOST, iommu={"state": "on", "evidence": "IOMMU dmar0 translates DMA (group types DMA)"})
     problems = drivers.vastai_driver_problems("va1", VASTAI, DEBIAN, iommu_on, with_(VASTAI_SETTINGS, package=str(package)), False)
     assert problems == [
-        "On va1: vastai_driver_package=%s is a .rpm package but this node uses apt. Fix: give the .deb package." % package,
+        "On va1: vastai_driver_package=%s is not a .run or .deb file. Fix: give the package as Vastai Technologies "
+        "ships it for Debian and Ubuntu." % package,
         "On va1: the IOMMU is on (IOMMU dmar0 translates DMA (group types DMA)), and vastai_driver_iommu_allowed="
         "['off', 'passthrough']: the VastAI driver and its serving container refuse an enabled IOMMU. Fix: boot with "
         "intel_iommu=off (or amd_iommu=off), or iommu=pt for passthrough, on the kernel command line and reboot; or add "
@@ -235,7 +236,7 @@ def test_vastai_package_checks(tmp_path):
         VASTAI_SETTINGS, package="http://mirror/driver.deb", package_checksum="sha256:ab"), False) == []
     assert "without TLS and without a checksum" in drivers.vastai_driver_problems(
         "va1", VASTAI, DEBIAN, HOST, with_(VASTAI_SETTINGS, package="http://mirror/driver.deb"), False)[0]
-    assert "is not a .run, .deb or .rpm file" in drivers.vastai_driver_problems(
+    assert "is not a .run or .deb file" in drivers.vastai_driver_problems(
         "va1", VASTAI, DEBIAN, HOST, with_(VASTAI_SETTINGS, package="https://mirror/driver.zip"), False)[0]
 
 

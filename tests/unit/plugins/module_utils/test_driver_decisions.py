@@ -1,5 +1,5 @@
 """Driver decisions: the package plan per OS, branch and GPU generation, versions, and parsers
-of real outputs (apt, dpkg, dnf, nvidia-smi -q, ibv_devinfo)."""
+of real outputs (apt, dpkg, nvidia-smi -q, ibv_devinfo)."""
 
 from __future__ import annotations
 
@@ -48,39 +48,30 @@ def test_kernel_module_type(ids, override, expected):
         "url": "https://developer.download.nvidia.com/compute/cuda/repos/debian12/x86_64/",
         "key": "3bf863cc.pub", "manager": "apt",
         "prerequisites": ["linux-headers-6.1.0-28-amd64", "dkms"], "pinning": ["nvidia-driver-pinning-580"],
-        "driver": "nvidia-open", "fabricmanager": "nvidia-fabricmanager", "dnf_module": None}),
+        "driver": "nvidia-open", "fabricmanager": "nvidia-fabricmanager"}),
     ("Ubuntu", "22", "x86_64", "570", "proprietary", True, {
         "url": "https://developer.download.nvidia.com/compute/cuda/repos/ubuntu2204/x86_64/",
         "key": "3bf863cc.pub", "manager": "apt",
         "prerequisites": ["linux-headers-6.1.0-28-amd64", "dkms"], "pinning": [],
-        "driver": "cuda-drivers-570", "fabricmanager": "nvidia-fabricmanager-570", "dnf_module": None}),
+        "driver": "cuda-drivers-570", "fabricmanager": "nvidia-fabricmanager-570"}),
     ("Ubuntu", "24", "aarch64", "590", "open", False, {
         "url": "https://developer.download.nvidia.com/compute/cuda/repos/ubuntu2404/sbsa/",
         "key": "3bf863cc.pub", "manager": "apt",
         "prerequisites": ["linux-headers-6.1.0-28-amd64", "dkms"], "pinning": ["nvidia-driver-pinning-590"],
-        "driver": "nvidia-open", "fabricmanager": None, "dnf_module": None}),
+        "driver": "nvidia-open", "fabricmanager": None}),
     ("Ubuntu", "24", "x86_64", "550", "open", False, {
         "url": "https://developer.download.nvidia.com/compute/cuda/repos/ubuntu2404/x86_64/",
         "key": "3bf863cc.pub", "manager": "apt",
         "prerequisites": ["linux-headers-6.1.0-28-amd64", "dkms"], "pinning": [],
-        "driver": "nvidia-open-550", "fabricmanager": None, "dnf_module": None}),
-    ("Rocky", "9", "x86_64", "580", "open", True, {
-        "url": "https://developer.download.nvidia.com/compute/cuda/repos/rhel9/x86_64/",
-        "key": "D42D0685.pub", "manager": "dnf",
-        "prerequisites": ["kernel-devel-6.1.0-28-amd64", "kernel-headers-6.1.0-28-amd64", "dkms"], "pinning": [],
-        "driver": "nvidia-open", "fabricmanager": "nvidia-fabricmanager", "dnf_module": "nvidia-driver:580-open"}),
-    ("RedHat", "9", "x86_64", "580", "proprietary", False, {
-        "url": "https://developer.download.nvidia.com/compute/cuda/repos/rhel9/x86_64/",
-        "key": "D42D0685.pub", "manager": "dnf",
-        "prerequisites": ["kernel-devel-6.1.0-28-amd64", "kernel-headers-6.1.0-28-amd64", "dkms"], "pinning": [],
-        "driver": "cuda-drivers", "fabricmanager": None, "dnf_module": "nvidia-driver:580-dkms"}),
+        "driver": "nvidia-open-550", "fabricmanager": None}),
+    # The RHEL family is refused: no repository for it.
 ])
 def test_package_plan_per_os_branch_and_generation(distribution, major, arch, branch, module_type, nvswitch, expected):
     plan = drivers.nvidia_package_plan(distribution, major, arch, "6.1.0-28-amd64", branch, module_type, nvswitch)
     assert plan["problems"] == []
     assert plan["repository"] == {"url": expected["url"], "key_url": expected["url"] + expected["key"],
                                   "manager": expected["manager"]}
-    for key in ("prerequisites", "pinning", "driver", "fabricmanager", "dnf_module"):
+    for key in ("prerequisites", "pinning", "driver", "fabricmanager"):
         assert plan[key] == expected[key], key
 
 
@@ -90,8 +81,9 @@ def test_a_mirror_replaces_nvidias_repository():
 
 
 @pytest.mark.parametrize("distribution, major, arch, branch, problem", [
-    ("Debian", "11", "x86_64", "580", "the NVIDIA driver role supports Debian 12, Ubuntu 22.04 or 24.04, RHEL 9 family"),
-    ("Ubuntu", "20", "x86_64", "580", "the NVIDIA driver role supports Debian 12, Ubuntu 22.04 or 24.04, RHEL 9 family"),
+    ("Debian", "11", "x86_64", "580", "the NVIDIA driver role supports Debian 12, Ubuntu 22.04 or 24.04"),
+    ("Ubuntu", "20", "x86_64", "580", "the NVIDIA driver role supports Debian 12, Ubuntu 22.04 or 24.04"),
+    ("Rocky", "9", "x86_64", "580", "the NVIDIA driver role supports Debian 12, Ubuntu 22.04 or 24.04"),
     ("Debian", "12", "ppc64le", "580", "NVIDIA's repositories have no packages for the ppc64le architecture"),
     ("Debian", "12", "x86_64", "581", "branch 581 is not one of NVIDIA's driver branches (535, 550, 560, 565, 570, 575, 580, 590)"),
 ])
@@ -177,23 +169,6 @@ def test_parse_apt_madison():
               "nvidia-fabricmanager | 580.95.05-1 | https://developer.download.nvidia.com/compute/cuda/repos/debian12/x86_64  Packages\n")
     assert drivers.parse_apt_madison(output) == {"nvidia-open": ["580.95.05-1", "580.82.07-1"],
                                                  "nvidia-fabricmanager": ["580.95.05-1"]}
-
-
-def test_parse_dnf_list_and_versionlock():
-    output = ("Available Packages\n"
-              "nvidia-open.noarch                 3:580.82.07-1.el9                 cuda-rhel9-x86_64\n"
-              "nvidia-open.noarch                 3:580.95.05-1.el9                 cuda-rhel9-x86_64\n"
-              "nvidia-fabricmanager.x86_64        580.95.05-1                       cuda-rhel9-x86_64\n")
-    assert drivers.parse_dnf_list(output) == {"nvidia-open": ["3:580.82.07-1.el9", "3:580.95.05-1.el9"],
-                                              "nvidia-fabricmanager": ["580.95.05-1"]}
-    locks = "Last metadata expiration check: 0:01:02 ago.\nnvidia-open-3:580.95.05-1.el9.*\nnvidia-fabricmanager-0:580.95.05-1.*\n"
-    assert drivers.parse_versionlock(locks) == {"nvidia-open", "nvidia-fabricmanager"}
-
-
-def test_parse_rpm_query():
-    output = "nvidia-open\t3:580.95.05-1.el9\nkmod-nvidia-open-dkms\t(none):580.95.05-1.el9\npackage nvidia-fabricmanager is not installed\n"
-    assert drivers.parse_rpm_query(output) == {"nvidia-open": {"version": "3:580.95.05-1.el9", "held": False},
-                                               "kmod-nvidia-open-dkms": {"version": "580.95.05-1.el9", "held": False}}
 
 
 def test_fabric_state_of_every_gpu_from_nvidia_smi_q():
