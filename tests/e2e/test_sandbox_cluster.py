@@ -122,16 +122,3 @@ def test_a_changed_ray_option_restarts_the_head_and_the_workers_rejoin_it():
     assert len(members()) == 2
     _output, recap = deploy("--tags", "cluster")  # back to the default
     assert len(members()) == 2
-
-
-def test_a_killed_worker_rank_is_restored_with_its_group_by_the_next_run(base_url, api_key):
-    subprocess.run(["docker", "kill", WORKER + "-vllm"], check=True, capture_output=True)
-    output, recap = deploy("--tags", "serve")
-    assert recap[HEAD]["failed"] == 0 and recap[WORKER]["changed"] == 1, output[-3000:]
-    assert "Recreating every rank of the 2-node plan together" in " ".join(output.split())
-    assert docker_inspect(WORKER + "-vllm")["State"]["Running"]
-    answer = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=60).completions.create(
-        model=MODEL, prompt="hi", max_tokens=2)
-    assert answer.usage.completion_tokens > 0
-    _output, recap = deploy("--tags", "serve")
-    assert all(counts["changed"] == 0 for counts in recap.values()), recap
