@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# Build the local image every simulated node runs: Debian bookworm with systemd as PID 1,
-# made with debootstrap because no container registry is reachable from these machines.
+# Build the local image every simulated node runs: Debian with systemd as PID 1, made with
+# debootstrap because no container registry is reachable from these machines.
+# Usage: build-node-image.sh [--print-name] [SUITE]   (SUITE: bookworm, the default, or trixie)
 # The tag carries a hash of the package list, so a second run reuses the image and a
 # changed list builds a new one.
 set -euo pipefail
 
 repository="llmops-node"
-suite="bookworm"
+print_name=false
+if [[ "${1:-}" == "--print-name" ]]; then
+    print_name=true
+    shift
+fi
+# Debian 12 runs every node; Debian 13 runs one node of molecule/default and the newest
+# controller of tests/harness/check-controllers.sh.
+suite="${1:-bookworm}"
 # Packages a managed inference node needs before Ansible touches it, plus what the
 # collection's own roles install (docker.io, chrony; the eRDMA role's rdma-core and verbs tools)
 # so converge never needs the network.
@@ -34,7 +42,7 @@ debian_mirror() {
 content_hash=$( { printf '%s\n' "$suite" "${packages[@]}"; } | sha256sum | cut -c1-12)
 image="${repository}:${suite}-${content_hash}"
 
-if [[ "${1:-}" == "--print-name" ]]; then
+if $print_name; then
     printf '%s\n' "$image"
     exit 0
 fi

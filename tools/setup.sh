@@ -8,6 +8,7 @@ tools=$(cd "$(dirname "$0")" && pwd)
 "$tools/ensure-engine.sh"
 "$tools/ensure-venv.sh"
 "$tools/build-node-image.sh"
+"$tools/build-node-image.sh" trixie
 # Ray for the molecule/modules cluster, installed on the test hosts from this wheelhouse.
 "$tools/ensure-wheelhouse.sh" ray ray
 # The ModelScope client the weights role installs on molecule/weights and sandbox nodes.

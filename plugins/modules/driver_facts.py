@@ -55,7 +55,7 @@ options:
 extends_documentation_fragment:
   - llmops.inference.read_only
 notes:
-  - Runs on the managed node. Reads packages with apt and dpkg (Debian, Ubuntu: the only
+  - Runs on the managed node. Reads packages with apt and dpkg (Debian and Ubuntu, the only
     family the collection deploys to); elsewhere it reports no packages.
 """
 

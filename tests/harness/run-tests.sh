@@ -40,6 +40,7 @@ run_check sanity tests/harness/sanity.sh
 run_check unit python -m pytest -q tests/unit
 run_check entry-point tests/harness/check-entry-point.sh
 run_check collection-build tests/harness/check-collection-build.sh
+run_check controllers tests/harness/check-controllers.sh
 for scenario_file in molecule/*/molecule.yml; do
     scenario=$(basename "$(dirname "$scenario_file")")
     run_check "molecule-$scenario" molecule test -s "$scenario"
