@@ -22,6 +22,23 @@ except ImportError as error:
     print("LLMOPS_RAY_PROBE " + json.dumps(report))
     sys.exit(0)
 report["driver_ray"] = ray.__version__
+if not options.get("check_versions"):
+    # Membership alone: read the GCS's node table directly (0.5 s) instead of joining the
+    # cluster as a driver (2-3 s). A private API of Ray: on any error, join as below.
+    try:
+        from ray._private.services import canonicalize_bootstrap_address_or_die
+        from ray._raylet import GcsClient
+        address = canonicalize_bootstrap_address_or_die(None if options["address"] == "auto" else options["address"])
+        report["nodes"] = [
+            {"NodeID": info.node_id.hex(), "Alive": info.state == 0, "NodeManagerAddress": info.node_manager_address,
+             "NodeManagerHostname": info.node_manager_hostname, "Resources": dict(info.resources_total)}
+            for info in GcsClient(address=address).get_all_node_info().values()]
+        report["versions"] = {}
+        report["source"] = "gcs"
+        print("LLMOPS_RAY_PROBE " + json.dumps(report, default=str))
+        sys.exit(0)
+    except Exception as error:
+        report["gcs_error"] = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
 try:
     ray.init(address=options["address"], logging_level=logging.ERROR, log_to_driver=False,
              include_dashboard=False, configure_logging=False)
@@ -121,4 +138,5 @@ def summarize_cluster(report):
         "version_mismatch": len(ray_versions) > 1 or len(python_versions) > 1,
         "driver_ray_version": report.get("driver_ray"),
         "driver_python_version": report.get("driver_python"),
+        "read_from": report.get("source", "driver"),
     }

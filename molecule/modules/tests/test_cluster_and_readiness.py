@@ -36,6 +36,17 @@ def test_ray_counts_real_nodes(host, module):
     assert report["ray_versions"] == ["2.60.0"] and len(report["python_versions"]) == 1
 
 
+def test_membership_alone_is_read_from_the_gcs_with_the_same_nodes(host, module):
+    with_versions = cluster(module, "expected_nodes=3 timeout=60")
+    alone = cluster(module, "expected_nodes=3 timeout=60 check_versions=false")
+    assert not alone.get("failed"), alone
+    assert (with_versions["read_from"], alone["read_from"]) == ("driver", "gcs")
+    assert alone["alive_count"] == 3 and alone["head_ip"] == with_versions["head_ip"]
+    assert [item["ip"] for item in alone["nodes"]] == [item["ip"] for item in with_versions["nodes"]]
+    assert alone["resources_total"] == with_versions["resources_total"]
+    assert alone["ray_versions"] == [] and alone["version_mismatch"] is False
+
+
 def test_ray_notices_a_lost_worker(module):
     worker = node("llmops-modules-worker-2")
     worker_ip = worker.interface("eth0").addresses[0]
