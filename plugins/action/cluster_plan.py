@@ -23,12 +23,18 @@ ARGUMENT_SPEC = dict(
 OPTIONS = ("profile", "tensor_parallel_size", "pipeline_parallel_size", "instances", "nodes", "distributed_backend")
 
 
+def node_accelerators(variables):
+    """A node's llmops_accelerators fact, read from ansible_facts (a fact read as a top-level
+    variable is deprecated from ansible-core 2.20)."""
+    return (variables.get("ansible_facts") or {}).get("llmops_accelerators")
+
+
 def cluster_nodes(hosts, hostvars):
     """What the plan needs of each node, in rank order: address, vendor, accelerators, CPUs."""
     nodes = []
     for host in hosts:
         variables = hostvars[host]
-        accelerators = variables.get("llmops_accelerators") or {}
+        accelerators = node_accelerators(variables) or {}
         nodes.append(dict(
             host=host, address=variables.get("llmops_private_address") or "",
             vendor=accelerators.get("vendor", "cpu"), count=int(accelerators.get("count", 0)),
@@ -50,7 +56,7 @@ class ActionModule(ActionBase):
         hosts = head + [host for host in groups.get("inference_cluster") or [] if host not in head]
         hostvars = task_vars["hostvars"]
         reached = set(task_vars.get("ansible_play_hosts_all") or [])
-        left_out = [host for host in hosts if host not in reached and "llmops_accelerators" not in hostvars[host]]
+        left_out = [host for host in hosts if host not in reached and node_accelerators(hostvars[host]) is None]
         plan = cluster_plan(
             cluster_nodes(hosts, hostvars), {name: args[name] for name in OPTIONS},
             {"image": args["image"], "images": args["images"], "registry_mirror": args["registry_mirror"]}, left_out)

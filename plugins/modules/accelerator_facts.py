@@ -69,7 +69,7 @@ EXAMPLES = r"""
 
 - name: Tensor parallel size from the facts
   ansible.builtin.set_fact:
-    tensor_parallel_size: "{{ llmops_accelerators.count }}"
+    tensor_parallel_size: "{{ ansible_facts.llmops_accelerators.count }}"
 """
 
 RETURN = r"""

@@ -7,7 +7,9 @@ from ansible_collections.llmops.inference.plugins.action.cluster_plan import clu
 
 def test_each_nodes_facts_are_read_in_rank_order():
     hostvars = {
-        "head": {"llmops_accelerators": {"vendor": "nvidia", "count": 8, "erdma_nic_count": 2, "vcpus": 96},
+        # The module sets it as a fact: read from ansible_facts, not as a top-level variable.
+        "head": {"ansible_facts": {"llmops_accelerators": {"vendor": "nvidia", "count": 8, "erdma_nic_count": 2,
+                                                           "vcpus": 96}},
                  "llmops_private_address": "10.0.0.11"},
         "w1": {"ansible_facts": {}},
     }
