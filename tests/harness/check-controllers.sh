@@ -35,6 +35,8 @@ for controller in "${controllers[@]}"; do
     image=$(tools/build-node-image.sh --print-name "$suite")
     tools/build-node-image.sh "$suite" >/dev/null
     log "ansible-core $core on Python $python (Debian $suite)"
+    # What an interrupted run of this check left.
+    docker rm -f "llmops-controller-$suite" >/dev/null 2>&1 || true
     docker run --rm --name "llmops-controller-$suite" \
         -v "$root:/src:ro" -v "$wheels:/wheels:ro" -v "$bundled:/opt/bundled/ansible_collections:ro" \
         -e ANSIBLE_COLLECTIONS_PATH=/src/collections:/opt/bundled -e ANSIBLE_FORCE_COLOR=0 \
@@ -54,7 +56,7 @@ for controller in "${controllers[@]}"; do
                 ansible-playbook --syntax-check -i tests/compat/hosts.yml "$playbook" >/dev/null
             done
             echo "syntax: $(echo $PLAYBOOKS | wc -w) playbooks"
-            # SIMULATION: a CPU-only PCI tree, and an empty kernel command line.
+            # SIMULATION: a CPU-only PCI tree, and a plain kernel command line.
             python3 tests/fixtures/simulated_pci.py /var/lib/llmops-simulation/sys cpu-only
             mkdir -p /var/lib/llmops-simulation/proc /var/lib/llmops-simulation/dev
             echo "BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 ro" >/var/lib/llmops-simulation/proc/cmdline
