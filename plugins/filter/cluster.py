@@ -53,6 +53,17 @@ def fabric_line(rank):
     return " ".join(parts)
 
 
+def ray_versions_line(members):
+    """The Ray and Python versions of a ray_cluster_info result, as the summaries print them.
+
+    A read of membership alone (no Ray node started in the run) has no versions: they were
+    proven by the run that started the nodes.
+    """
+    if not members.get("ray_versions"):
+        return "one version (proven when they started)"
+    return "Ray %s, Python %s" % (", ".join(members["ray_versions"]), ", ".join(members.get("python_versions") or []))
+
+
 class FilterModule:
     def filters(self):
-        return {"cluster_problems": cluster_problems, "fabric_line": fabric_line}
+        return {"cluster_problems": cluster_problems, "fabric_line": fabric_line, "ray_versions_line": ray_versions_line}

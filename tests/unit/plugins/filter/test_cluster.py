@@ -41,3 +41,11 @@ def test_a_fabric_line_says_time_bandwidth_and_transport_per_peer():
     assert cluster.fabric_line({"rank": 0, "ip": "10.0.0.11", "seconds": 0.0042, "bus_gbps": 2.0,
                                 "peers": {"1": ["NET/IB"]}}) == (
         "rank 0 10.0.0.11 0.0042 s 2.000 Gbit/s bus to rank 1 via NET/IB")
+
+
+def test_the_versions_line_names_the_versions_or_says_when_they_were_proven():
+    assert cluster.ray_versions_line({"ray_versions": ["2.60.0"], "python_versions": ["3.11.2"]}) == \
+        "Ray 2.60.0, Python 3.11.2"
+    # Membership read alone from the GCS: no versions in the result.
+    assert cluster.ray_versions_line({"ray_versions": [], "python_versions": []}) == \
+        "one version (proven when they started)"
