@@ -64,6 +64,22 @@ def ray_versions_line(members):
     return "Ray %s, Python %s" % (", ".join(members["ray_versions"]), ", ".join(members.get("python_versions") or []))
 
 
+def kept_secret_digest(reads):
+    """The digest of a secret when every node already holds it, the same everywhere.
+
+    reads: the serving_info result of each node, each asked for that one secret in its
+    secret_files (under the node's own data root, so the path may differ per node). Returns
+    the digest when each node's copy is non-empty, 0600, in a 0700 folder, and all agree; ''
+    otherwise, and the secret is then kept on the head and copied again.
+    """
+    found = [list(digests.values())[0] if len(digests) == 1 else {}
+             for digests in ((read.get("secret_digests") or {}) for read in reads)]
+    digests = set(item.get("sha256", "") for item in found)
+    modes_right = all(item.get("mode") == "0600" and item.get("folder_mode") == "0700" for item in found)
+    return digests.pop() if found and modes_right and len(digests) == 1 and "" not in digests else ""
+
+
 class FilterModule:
     def filters(self):
-        return {"cluster_problems": cluster_problems, "fabric_line": fabric_line, "ray_versions_line": ray_versions_line}
+        return {"cluster_problems": cluster_problems, "fabric_line": fabric_line, "ray_versions_line": ray_versions_line,
+                "kept_secret_digest": kept_secret_digest}

@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import stat
 
 ROUTE_DEVICE = re.compile(r"\bdev\s+(\S+)")
 
@@ -21,3 +23,21 @@ def route_interface(ip_route_output):
     """The interface of `ip -o route get <peer>`, or "" when it names none."""
     found = ROUTE_DEVICE.search(ip_route_output or "")
     return found.group(1) if found else ""
+
+
+def secret_digest(path):
+    """{sha256, mode, folder_mode} of a secret file kept by config_files, never its content:
+    the digest of the stripped text (a kept secret and a copy of it written without the
+    newline digest alike); sha256 '' when the file is missing or empty."""
+    def mode(of):
+        try:
+            return "%04o" % stat.S_IMODE(os.stat(of).st_mode)
+        except OSError:
+            return ""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().strip()
+    except OSError:
+        text = b""
+    return {"sha256": hashlib.sha256(text).hexdigest() if text else "", "mode": mode(path),
+            "folder_mode": mode(os.path.dirname(path) or ".")}

@@ -51,6 +51,18 @@ options:
       - Root of device nodes. Change it only to inspect a mounted image or a simulation.
     type: path
     default: /dev
+  driver_host:
+    description:
+      - Also read what M(llmops.inference.driver_facts) reads with its defaults (Secure Boot,
+        the IOMMU, the driver roles' kernel modules, eRDMA devices) and set the fact
+        C(llmops_driver_host), so a node is read once where both are needed.
+    type: bool
+    default: false
+  proc_path:
+    description:
+      - Root of procfs, read with O(driver_host). Change it only to inspect a simulation.
+    type: path
+    default: /proc
 extends_documentation_fragment:
   - llmops.inference.read_only
 notes:
@@ -137,6 +149,12 @@ accelerators:
           shares them between instances. Read here so preflight needs no hardware facts.
       type: int
       sample: 96
+driver_host:
+  description:
+    - With O(driver_host), what M(llmops.inference.driver_facts) returns as RV(driver_host)
+      (also set as the fact C(llmops_driver_host)).
+  returned: when O(driver_host) is true
+  type: dict
 """
 
 import glob
@@ -157,6 +175,7 @@ from ansible_collections.llmops.inference.plugins.module_utils._accelerators imp
     read_pci_devices,
     summarize,
 )
+from ansible_collections.llmops.inference.plugins.module_utils._driver_host import read_driver_host
 
 C_LOCALE = {"LC_ALL": "C", "LANG": "C"}
 
@@ -241,6 +260,8 @@ def main():
             require_driver=dict(type="bool", default=False),
             sysfs_path=dict(type="path", default="/sys"),
             dev_path=dict(type="path", default="/dev"),
+            driver_host=dict(type="bool", default=False),
+            proc_path=dict(type="path", default="/proc"),
         ),
         supports_check_mode=True,
     )
@@ -251,6 +272,10 @@ def main():
     facts = summarize(pci, nvidia=nvidia, vastai=vastai)
     facts["vcpus"] = os.cpu_count() or 1
     result = dict(changed=False, accelerators=facts, ansible_facts=dict(llmops_accelerators=facts))
+    if params["driver_host"]:
+        driver_host = read_driver_host(module, params["sysfs_path"], params["proc_path"])
+        result.update(driver_host=driver_host)
+        result["ansible_facts"]["llmops_driver_host"] = driver_host
 
     host = platform.node()
     problems = []

@@ -108,118 +108,18 @@ driver_host:
       sample: [erdma_0]
 """
 
-import glob
-import os
-import platform
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmops.inference.plugins.module_utils._drivers import (
-    SECURE_BOOT_EFIVAR,
-    iommu_state,
-    parse_apt_madison,
-    parse_dpkg_query,
-    secure_boot_state,
+from ansible_collections.llmops.inference.plugins.module_utils._driver_host import (
+    DRIVER_MODULES,
+    read_driver_host,
 )
-
-C_LOCALE = {"LC_ALL": "C", "LANG": "C"}
-
-
-def read_text(path, default=None):
-    try:
-        with open(path) as handle:
-            return handle.read().strip()
-    except (IOError, OSError, UnicodeDecodeError):
-        return default
-
-
-def secure_boot(module, sysfs_path):
-    efi = os.path.join(sysfs_path, "firmware", "efi")
-    if not os.path.isdir(efi):
-        return {"state": "disabled", "evidence": "no EFI firmware (legacy boot)"}
-    path = os.path.join(efi, "efivars", SECURE_BOOT_EFIVAR)
-    try:
-        with open(path, "rb") as handle:
-            value = handle.read()
-    except (IOError, OSError):
-        if os.listdir(os.path.join(efi, "efivars")) if os.path.isdir(os.path.join(efi, "efivars")) else False:
-            return {"state": "disabled", "evidence": "EFI boot without a SecureBoot variable"}
-        # efivarfs not mounted: ask mokutil, which reads the firmware another way.
-        mokutil = module.get_bin_path("mokutil")
-        if mokutil:
-            rc, out, _err = module.run_command([mokutil, "--sb-state"], environ_update=C_LOCALE)
-            if rc == 0 and "enabled" in out.lower():
-                return {"state": "enabled", "evidence": "mokutil --sb-state: %s" % out.strip()}
-            if rc == 0 and "disabled" in out.lower():
-                return {"state": "disabled", "evidence": "mokutil --sb-state: %s" % out.strip()}
-        return {"state": "unknown", "evidence": "EFI firmware, but %s/efivars is empty and mokutil gave no answer" % efi}
-    state = secure_boot_state(value)
-    return {"state": state, "evidence": "%s = %s" % (path, "1" if state == "enabled" else "0")}
-
-
-def iommu(sysfs_path, proc_path):
-    cmdline = read_text(os.path.join(proc_path, "cmdline"), "")
-    devices = sorted(os.path.basename(path) for path in glob.glob(os.path.join(sysfs_path, "class", "iommu", "*")))
-    types = [read_text(path, "") for path in glob.glob(os.path.join(sysfs_path, "kernel", "iommu_groups", "*", "type"))]
-    state, evidence = iommu_state(cmdline, devices, types)
-    return {"state": state, "evidence": evidence}
-
-
-def kernel_module(module, sysfs_path, name):
-    folder = os.path.join(sysfs_path, "module", name)
-    parameters = {}
-    for path in sorted(glob.glob(os.path.join(folder, "parameters", "*"))):
-        parameters[os.path.basename(path)] = read_text(path)
-    modinfo = module.get_bin_path("modinfo")
-    available = False
-    if modinfo:
-        rc, _out, _err = module.run_command([modinfo, "-F", "filename", name], environ_update=C_LOCALE)
-        available = rc == 0
-    return {
-        "loaded": os.path.isdir(folder),
-        "version": read_text(os.path.join(folder, "version")),
-        "parameters": parameters,
-        "available": available,
-    }
-
-
-def erdma_devices(sysfs_path):
-    names = []
-    for device in sorted(glob.glob(os.path.join(sysfs_path, "class", "infiniband", "*"))):
-        driver = os.path.join(device, "device", "driver")
-        if os.path.basename(os.path.realpath(driver)) == "erdma":
-            names.append(os.path.basename(device))
-    return names
-
-
-def fail(module, what, rc, out, err):
-    module.fail_json(msg="%s failed (rc %s): %s" % (what, rc, (err or out).strip()), rc=rc, stdout=out, stderr=err)
-
-
-def apt_packages(module, names, patterns, available):
-    dpkg_query = module.get_bin_path("dpkg-query", required=True)
-    installed = {}
-    if names or patterns:
-        # rc 1 only says some names are unknown (not installed).
-        rc, out, err = module.run_command([dpkg_query, "-W", "-f", "${Package}\\t${Version}\\t${Status}\\n"] + names + patterns,
-                                          environ_update=C_LOCALE)
-        if rc not in (0, 1):
-            fail(module, "dpkg-query", rc, out, err)
-        installed = parse_dpkg_query(out)
-    offered = {}
-    if available and names:
-        apt_cache = module.get_bin_path("apt-cache", required=True)
-        rc, out, err = module.run_command([apt_cache, "madison"] + names, environ_update=C_LOCALE)
-        if rc != 0:
-            fail(module, "apt-cache madison", rc, out, err)
-        offered = parse_apt_madison(out)
-    return installed, offered
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            modules=dict(type="list", elements="str", default=["nvidia", "nouveau", "vastai_pci", "erdma"]),
+            modules=dict(type="list", elements="str", default=list(DRIVER_MODULES)),
             packages=dict(type="list", elements="str", default=[]),
             installed_like=dict(type="list", elements="str", default=[]),
             available=dict(type="bool", default=False),
@@ -229,20 +129,9 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    manager = "apt" if module.get_bin_path("dpkg-query") else "unknown"
-    installed, offered = {}, {}
-    if manager == "apt":
-        installed, offered = apt_packages(module, params["packages"], params["installed_like"], params["available"])
-    facts = {
-        "kernel_release": platform.release(),
-        "package_manager": manager,
-        "secure_boot": secure_boot(module, params["sysfs_path"]),
-        "iommu": iommu(params["sysfs_path"], params["proc_path"]),
-        "modules": {name: kernel_module(module, params["sysfs_path"], name) for name in params["modules"]},
-        "packages": installed,
-        "available": {name: offered.get(name, []) for name in params["packages"]} if params["available"] else {},
-        "erdma_devices": erdma_devices(params["sysfs_path"]),
-    }
+    facts = read_driver_host(module, params["sysfs_path"], params["proc_path"], modules=params["modules"],
+                             packages=params["packages"], installed_like=params["installed_like"],
+                             available=params["available"])
     module.exit_json(changed=False, driver_host=facts, ansible_facts=dict(llmops_driver_host=facts))
 
 

@@ -40,6 +40,14 @@ options:
     type: list
     elements: str
     default: []
+  secret_files:
+    description:
+      - Secret files (a token, a key) to report by digest in RV(secret_digests), so a rerun can
+        tell that every node already holds the same secret without reading it. Their content
+        never leaves the node.
+    type: list
+    elements: path
+    default: []
 extends_documentation_fragment:
   - llmops.inference.docker_socket
   - llmops.inference.read_only
@@ -86,12 +94,23 @@ watched:
   returned: always
   type: dict
   sample: {ray-node: running}
+secret_digests:
+  description:
+    - Per path in O(secret_files) - C(sha256) of its stripped content (empty when the file is
+      missing or empty), its C(mode) and its folder's C(folder_mode) (empty when missing).
+  returned: always
+  type: dict
+  sample: {/etc/llmops/ray/token: {sha256: 9f86d0..., mode: "0600", folder_mode: "0700"}}
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.llmops.inference.plugins.module_utils._containers import DockerSocket, network_peer, stale_network
-from ansible_collections.llmops.inference.plugins.module_utils._serving_info import model_folder, route_interface
+from ansible_collections.llmops.inference.plugins.module_utils._serving_info import (
+    model_folder,
+    route_interface,
+    secret_digest,
+)
 
 
 def add_state(docker, container):
@@ -118,13 +137,15 @@ def main():
             image=dict(type="str", required=True),
             deployment=dict(type="str", required=True),
             watch=dict(type="list", elements="str", default=[]),
+            secret_files=dict(type="list", elements="path", default=[]),
             docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
         ),
         supports_check_mode=True,
     )
     params = module.params
     config_exists, source = model_folder(params["model_dir"]) if params["model_dir"] else (False, "")
-    result = dict(changed=False, model_config_exists=config_exists, model_source=source, route_interface="")
+    result = dict(changed=False, model_config_exists=config_exists, model_source=source, route_interface="",
+                  secret_digests={path: secret_digest(path) for path in params["secret_files"]})
     if params["peer"]:
         ip = module.get_bin_path("ip", required=True)
         rc, out, err = module.run_command([ip, "-o", "route", "get", params["peer"]], environ_update={"LC_ALL": "C"})

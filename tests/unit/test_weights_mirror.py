@@ -76,6 +76,15 @@ def kill_mid_file(process, partial):
 
 
 def served(log):
+    """The hub's log entries. The hub logs a request after its last byte is sent, so it may
+    write a line just after the client exits: read once the log stops growing (5 s at most)."""
+    deadline, size = time.time() + 5, -1
+    while time.time() < deadline:
+        now = log.stat().st_size if log.exists() else 0
+        if now == size:
+            break
+        size = now
+        time.sleep(0.3)
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 

@@ -107,6 +107,31 @@ def test_cpu_only_node(tmp_path, run_module, commands):
     assert result["accelerators"]["vendor"] == "cpu" and result["accelerators"]["cpu_only"] is True
 
 
+def test_driver_host_is_read_in_the_same_run_when_asked(tmp_path, run_module, commands):
+    # No dpkg-query, no modinfo here: no packages, no module found; a bare sysfs tree is legacy boot.
+    sysfs = make_sysfs(tmp_path, {"0000:00:00.0": ("0x8086", "0x1237", "0x060000", "0x1af4", "0x1100")})
+    os.makedirs(os.path.join(sysfs, "class", "iommu", "dmar0"))
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "cmdline").write_text("BOOT_IMAGE=/vmlinuz intel_iommu=on iommu=pt\n")
+    result, failed = run_module(accelerator_facts.main, {"sysfs_path": sysfs, "proc_path": str(proc), "driver_host": True})
+    assert not failed
+    host = result["ansible_facts"]["llmops_driver_host"]
+    assert host == result["driver_host"]
+    assert host["package_manager"] == "unknown" and host["packages"] == {}
+    assert host["secure_boot"]["state"] == "disabled"
+    assert sorted(host["modules"]) == ["erdma", "nouveau", "nvidia", "vastai_pci"]
+    assert not host["modules"]["nvidia"]["loaded"]
+    assert host["iommu"]["state"] == "passthrough"
+    assert result["accelerators"]["vendor"] == "cpu"
+
+
+def test_without_driver_host_no_driver_fact_is_set(tmp_path, run_module, commands):
+    sysfs = make_sysfs(tmp_path, {"0000:00:00.0": ("0x8086", "0x1237", "0x060000", "0x1af4", "0x1100")})
+    result, _failed = run_module(accelerator_facts.main, {"sysfs_path": sysfs})
+    assert "driver_host" not in result and "llmops_driver_host" not in result["ansible_facts"]
+
+
 def test_wrong_vendor_fails(tmp_path, run_module, commands):
     sysfs = make_sysfs(tmp_path, {"0000:00:00.0": ("0x8086", "0x1237", "0x060000", "0x1af4", "0x1100")})
     result, failed = run_module(accelerator_facts.main, {"sysfs_path": sysfs, "vendor": "nvidia"})

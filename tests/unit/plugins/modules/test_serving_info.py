@@ -96,3 +96,26 @@ def test_helpers_on_their_own(tmp_path):
     assert route_interface("") == ""
     (tmp_path / "config.json").write_text("{}")
     assert model_folder(str(tmp_path)) == (True, str(tmp_path))
+
+
+def test_secret_files_are_reported_by_digest_and_mode_never_by_content(tmp_path, docker, ip_route, run_module):
+    import hashlib
+    import os
+
+    folder = tmp_path / "ray"
+    folder.mkdir(mode=0o700)
+    kept, copy = folder / "token", tmp_path / "copy"
+    kept.write_text("s3cretTokenValue\n")  # as config_files keeps a secret
+    copy.write_text("s3cretTokenValue")  # as it writes a copy from the secret's value
+    os.chmod(kept, 0o600)
+    os.chmod(copy, 0o644)
+    result, failed = run_module(serving_info.main, {
+        "image": "x:1", "deployment": "d", "docker_host": docker.docker_host,
+        "secret_files": [str(kept), str(copy), str(tmp_path / "missing")]})
+    assert not failed, result
+    digest = hashlib.sha256(b"s3cretTokenValue").hexdigest()
+    assert result["secret_digests"][str(kept)] == {"sha256": digest, "mode": "0600", "folder_mode": "0700"}
+    assert result["secret_digests"][str(copy)]["sha256"] == digest
+    assert result["secret_digests"][str(copy)]["mode"] == "0644"
+    assert result["secret_digests"][str(tmp_path / "missing")] == {"sha256": "", "mode": "", "folder_mode": oct(os.stat(tmp_path).st_mode & 0o7777)[2:].zfill(4)}
+    assert "s3cretTokenValue" not in repr(result)
