@@ -63,6 +63,24 @@ def explain_argument_errors(errors, host, role_options, variables):
     return lines
 
 
+def failed_checks(checks, host, quote=False):
+    """One message per failed check of a role's preflight, naming host, variable, value and fix.
+
+    checks: a list of {name, seen, ok, fix}, one per input (ok may arrive as the text True or
+    False from a template); host: the node checked; quote: put the value seen in quotes.
+    Each message reads "On <host>: <name>=<seen> is wrong. Fix: <fix>".
+    """
+    problems = []
+    for check in checks:
+        ok = check.get("ok")
+        if isinstance(ok, str):
+            ok = ok.strip().lower() in ("true", "yes", "1")
+        if not ok:
+            seen = "'%s'" % check.get("seen") if quote else check.get("seen")
+            problems.append("On %s: %s=%s is wrong. Fix: %s" % (host, check["name"], seen, str(check["fix"]).strip()))
+    return problems
+
+
 class FilterModule:
     def filters(self):
-        return {"explain_argument_errors": explain_argument_errors}
+        return {"explain_argument_errors": explain_argument_errors, "failed_checks": failed_checks}

@@ -158,6 +158,7 @@ def test_a_vvv_repair_run_keeps_the_hub_token_and_api_key_out_of_the_output_and_
     ({"vllm_serve_extra_env": ["A=1"]},
      'vllm_serve_extra_env=["A=1"] is wrong: argument \'vllm_serve_extra_env\' is of type list'),
     ({"vllm_serve_profile": "gpu"}, 'vllm_serve_profile="gpu" is wrong: value of vllm_serve_profile must be one of'),
+    ({"weights_mirror_port": 0}, "weights_mirror_port='0' is wrong. Fix: set it to a port from 1 to 65535"),
     ({"vllm_serve_tensor_parallel_size": 4}, "vllm_serve_tensor_parallel_size=4 with the cpu profile"),
     ({"vllm_serve_pipeline_parallel_size": 2}, "vllm_serve_pipeline_parallel_size=2 with the cpu profile across nodes"),
     ({"vllm_serve_distributed_backend": "ray"}, "vLLM refuses its Ray executor on CPU"),

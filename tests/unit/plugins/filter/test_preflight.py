@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.llmops.inference.plugins.filter.preflight import explain_argument_errors
+from ansible_collections.llmops.inference.plugins.filter.preflight import explain_argument_errors, failed_checks
 
 OPTIONS = {
     "vllm_serve": {
@@ -68,3 +68,20 @@ def test_every_roles_variables_are_found_from_its_own_options():
         "report, reboot, got: sometimes. Fix: set llmops_reboot_policy to one of report, reboot in your inventory "
         "(roles/llmops/README.md).")
     assert lines[1].startswith('On gpu-node-1: vllm_benchmark_num_prompts="many" is wrong')
+
+
+def test_each_failed_check_names_host_variable_value_and_fix():
+    checks = [
+        {"name": "vllm_serve_port", "seen": 70000, "ok": False, "fix": "set it to a port from 1 to 65535."},
+        {"name": "vllm_serve_instances", "seen": 2, "ok": True, "fix": "set it to 1 or more."},
+        # As a template may hand them over: the text of a boolean, a folded fix with its newline.
+        {"name": "vllm_serve_max_model_len", "seen": "0", "ok": "False", "fix": "set it to the longest context.\n"},
+        {"name": "vllm_serve_nodes", "seen": "1", "ok": "True", "fix": "unused"},
+    ]
+    assert failed_checks(checks, "gpu-1") == [
+        "On gpu-1: vllm_serve_port=70000 is wrong. Fix: set it to a port from 1 to 65535.",
+        "On gpu-1: vllm_serve_max_model_len=0 is wrong. Fix: set it to the longest context.",
+    ]
+    assert failed_checks(checks[:1], "gpu-1", quote=True) == [
+        "On gpu-1: vllm_serve_port='70000' is wrong. Fix: set it to a port from 1 to 65535."]
+    assert failed_checks([], "gpu-1") == []
