@@ -6,82 +6,20 @@ recovery from a serving container that failed (evidence, repair, rollback)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 from ansible_collections.llmops.inference.plugins.module_utils._plans import (
     ray_node_spec,
     ray_port_clashes,
     ray_ports_problem,
-    vllm_specs,
 )
-
-SPEC_LABEL = "org.llmops.spec"
-SPEC_HASH_LABEL = "org.llmops.spec-hash"
-
-
-def spec_json(spec):
-    """The spec as kept in its container's label: JSON with sorted keys."""
-    return json.dumps(spec, sort_keys=True)
-
-
-def spec_hash(spec):
-    """SHA-256 of spec_json: the label a rerun compares to decide whether to recreate."""
-    return hashlib.sha256(spec_json(spec).encode("utf-8")).hexdigest()
-
-
-def by_name(containers):
-    """{name: container} of the containers serving_info listed (Docker lists names with a '/')."""
-    return {name.lstrip("/"): container for container in containers or [] for name in container.get("Names") or []}
-
-
-def containers_to_start(specs, containers):
-    """The specs whose container must be created, recreated or started: missing, not running,
-    or labelled with another spec. A rerun that finds every container running its spec leaves
-    them alone without asking docker_container (one round trip less per container).
-
-    containers: the deployment's containers as serving_info lists them (Names, State, Labels).
-    """
-    found = by_name(containers)
-    wanted = []
-    for spec in specs or []:
-        container = found.get(spec["name"])
-        running = container is not None and container.get("State") == "running"
-        stale = running and container.get("StaleNetwork")
-        if not running or stale or (container.get("Labels") or {}).get(SPEC_HASH_LABEL) != spec_hash(spec):
-            wanted.append(spec)
-    return wanted
-
-
-def restart_reasons(specs, containers):
-    """{name: why} for the containers among specs that run their spec but must restart once:
-    their network namespace went away with the container they share it with."""
-    found = by_name(containers)
-    return {
-        spec["name"]: found[spec["name"]]["StaleNetwork"]
-        for spec in specs or []
-        if (found.get(spec["name"]) or {}).get("StaleNetwork")
-    }
-
-
-def broken_ranks(specs, containers):
-    """{name: why} for the ranks of a multi-node plan that Docker restarted since this role
-    created them. A rank that restarted alone cannot rejoin its group (measured: the head's
-    vLLM restarted by its restart policy waits for a worker still bound to the old group, and
-    never serves), so the role recreates every rank together and counts restarts from 0."""
-    found = by_name(containers)
-    broken = {}
-    for spec in specs or []:
-        restarts = int((found.get(spec["name"]) or {}).get("RestartCount") or 0)
-        if restarts:
-            broken[spec["name"]] = "restarted %d time(s) on its own since the ranks started together" % restarts
-    return broken
-
-
-def start_reason(name, reasons):
-    """'<name>: <why>' for the output: the known reason, or what containers_to_start found."""
-    return "%s: %s" % (name, reasons.get(name) or "missing, stopped or of another spec")
-
+from ansible_collections.llmops.inference.plugins.module_utils._serving import (
+    SPEC_LABEL,
+    containers_to_start,
+    restart_reasons,
+    spec_hash,
+    spec_json,
+)
 
 def container_evidence(problem):
     """Lines that show why a watched container failed: its state, then its last log lines."""
@@ -149,9 +87,9 @@ def group_restart(plan, hostvars):
 
     The ranks of one model across nodes form one group: when one of them must start, or
     Docker restarted one on its own (it cannot rejoin), every rank is recreated. plan: the
-    cluster plan (llmops_plan); hostvars: each serving node's __vllm_serve_to_start,
-    __vllm_serve_broken and __vllm_serve_why_here (a node that failed earlier has none of them
-    and counts as nothing to start). Returns restart (bool) and why (every node's reasons).
+    cluster plan (llmops_plan); hostvars: each serving node's __vllm_serve_containers (what the
+    serving_containers action decided there: to_start, broken, why; a node that failed earlier
+    has none and counts as nothing to start). Returns restart (bool) and why (every node's reasons).
     """
     if int(plan["nnodes"]) <= 1:
         return dict(restart=False, why=[])
@@ -159,9 +97,9 @@ def group_restart(plan, hostvars):
     for host, part in plan["nodes"].items():
         if part["role"] == "idle":
             continue
-        variables = hostvars[host]
-        pending += len(variables.get("__vllm_serve_to_start") or []) + len(variables.get("__vllm_serve_broken") or {})
-        why.extend(variables.get("__vllm_serve_why_here") or [])
+        decided = hostvars[host].get("__vllm_serve_containers") or {}
+        pending += len(decided.get("to_start") or []) + len(decided.get("broken") or {})
+        why.extend(decided.get("why") or [])
     return dict(restart=pending > 0, why=why)
 
 
@@ -179,9 +117,6 @@ class FilterModule:
             "spec_hash": spec_hash,
             "containers_to_start": containers_to_start,
             "restart_reasons": restart_reasons,
-            "start_reason": start_reason,
-            "broken_ranks": broken_ranks,
-            "vllm_specs": vllm_specs,
             "ray_node_spec": ray_node_spec,
             "ray_ports_problem": ray_ports_problem,
             "ray_port_clashes": ray_port_clashes,

@@ -7,6 +7,7 @@ import hashlib
 import json
 
 from ansible_collections.llmops.inference.plugins.filter import serving
+from ansible_collections.llmops.inference.plugins.module_utils import _serving
 
 
 def test_evidence_shows_state_then_the_log_tail():
@@ -93,12 +94,16 @@ def test_a_container_in_a_network_that_went_away_starts_again_with_its_reason():
 def test_the_ranks_restart_together_when_any_node_must_start_one():
     plan = {"nnodes": 2, "nodes": {"head": {"role": "head"}, "w1": {"role": "worker"}, "w2": {"role": "idle"}}}
     hostvars = {
-        "head": {"__vllm_serve_to_start": [], "__vllm_serve_broken": {}, "__vllm_serve_why_here": []},
-        "w1": {"__vllm_serve_to_start": [{"name": "w1-vllm"}], "__vllm_serve_why_here": ["w1-vllm: missing"]},
-        "w2": {"__vllm_serve_to_start": [{"name": "never"}], "__vllm_serve_why_here": ["idle nodes do not count"]},
+        "head": {"__vllm_serve_containers": {"to_start": [], "broken": {}, "why": []}},
+        "w1": {"__vllm_serve_containers": {"to_start": [{"name": "w1-vllm"}], "why": ["w1-vllm: missing"]}},
+        "w2": {"__vllm_serve_containers": {"to_start": [{"name": "never"}], "why": ["idle nodes do not count"]}},
     }
     assert serving.group_restart(plan, hostvars) == {"restart": True, "why": ["w1-vllm: missing"]}
-    # A node that failed earlier has none of the facts: nothing to start there.
+    # A rank Docker restarted on its own counts too.
+    broken = dict(hostvars, w1={"__vllm_serve_containers": {"to_start": [], "broken": {"w1-vllm": "restarted"},
+                                                            "why": ["w1-vllm: restarted"]}})
+    assert serving.group_restart(plan, broken) == {"restart": True, "why": ["w1-vllm: restarted"]}
+    # A node that failed earlier decided nothing: nothing to start there.
     assert serving.group_restart(plan, {"head": {}, "w1": {}, "w2": {}}) == {"restart": False, "why": []}
     assert serving.group_restart(dict(plan, nnodes=1), hostvars) == {"restart": False, "why": []}
 
@@ -106,7 +111,39 @@ def test_the_ranks_restart_together_when_any_node_must_start_one():
 def test_a_rank_docker_restarted_on_its_own_breaks_its_group():
     specs = [{"name": "head-vllm"}, {"name": "other"}]
     containers = [{"Names": ["/head-vllm"], "RestartCount": 2}, {"Names": ["/other"], "RestartCount": 0}]
-    assert serving.broken_ranks(specs, containers) == {
+    assert _serving.broken_ranks(specs, containers) == {
         "head-vllm": "restarted 2 time(s) on its own since the ranks started together"}
-    assert serving.start_reason("head-vllm", {}) == "head-vllm: missing, stopped or of another spec"
-    assert serving.start_reason("a", {"a": "it shares the network of n"}) == "a: it shares the network of n"
+    assert _serving.start_reason("head-vllm", {}) == "head-vllm: missing, stopped or of another spec"
+    assert _serving.start_reason("a", {"a": "it shares the network of n"}) == "a: it shares the network of n"
+
+
+def test_one_decision_says_what_starts_restarts_breaks_and_goes_and_why():
+    def running(spec, **changes):
+        container = {"Names": ["/" + spec["name"]], "State": "running", "RestartCount": 0, "StaleNetwork": "",
+                     "Labels": {"org.llmops.spec-hash": serving.spec_hash(spec)}}
+        container.update(changes)
+        return container
+
+    head, rank = {"name": "vllm", "role": "api"}, {"name": "vllm-rank1", "role": "headless"}
+    # A rerun: everything runs its spec.
+    assert _serving.serving_changes([head], [running(head)], "vllm", multi_node=True) == {
+        "to_start": [], "restart": {}, "broken": {}, "why": [], "remove": []}
+    # A missing rank, one Docker restarted, one in a stale network, and a leftover balancer.
+    stale = {"name": "vllm-2", "role": "api"}
+    decided = _serving.serving_changes(
+        [head, rank, stale],
+        [running(head, RestartCount=1), running(stale, StaleNetwork="its network went away"),
+         {"Names": ["/vllm-balancer"], "State": "running"}],
+        "vllm", multi_node=True)
+    assert [spec["name"] for spec in decided["to_start"]] == ["vllm-rank1", "vllm-2"]
+    assert decided["restart"] == {"vllm-2": "its network went away"}
+    assert decided["broken"] == {"vllm": "restarted 1 time(s) on its own since the ranks started together"}
+    assert decided["why"] == ["vllm-rank1: missing, stopped or of another spec", "vllm-2: its network went away",
+                              "vllm: restarted 1 time(s) on its own since the ranks started together"]
+    assert decided["remove"] == ["vllm-balancer"]
+    # One node alone: a restart by Docker is its restart policy at work, not a broken group.
+    assert _serving.serving_changes([head], [running(head, RestartCount=3)], "vllm", multi_node=False)["broken"] == {}
+    # Instances keep their balancer.
+    instances = [{"name": "vllm-0", "role": "instance"}, {"name": "vllm-1", "role": "instance"}]
+    kept = [running(spec) for spec in instances] + [{"Names": ["/vllm-balancer"], "State": "running"}]
+    assert _serving.serving_changes(instances, kept, "vllm", multi_node=False)["remove"] == []
