@@ -21,6 +21,7 @@ from ansible_collections.llmops.inference.plugins.module_utils._serving import (
     spec_json,
 )
 
+
 def container_evidence(problem):
     """Lines that show why a watched container failed: its state, then its last log lines."""
     exit_code = "" if problem.get("status") == "running" else ", exit code %s" % problem.get("exit_code")

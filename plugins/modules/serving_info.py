@@ -137,7 +137,8 @@ def main():
             image=dict(type="str", required=True),
             deployment=dict(type="str", required=True),
             watch=dict(type="list", elements="str", default=[]),
-            secret_files=dict(type="list", elements="path", default=[]),
+            # Paths, not secrets: only their digests and modes are returned.
+            secret_files=dict(type="list", elements="path", default=[], no_log=False),
             docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
         ),
         supports_check_mode=True,
