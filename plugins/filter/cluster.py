@@ -69,13 +69,15 @@ def kept_secret_digest(reads):
 
     reads: the serving_info result of each node, each asked for that one secret in its
     secret_files (under the node's own data root, so the path may differ per node). Returns
-    the digest when each node's copy is non-empty, 0600, in a 0700 folder, and all agree; ''
-    otherwise, and the secret is then kept on the head and copied again.
+    the digest when each node's copy is non-empty, 0600 in a 0700 folder, both owned by root
+    (as config_files leaves them), and all agree; '' otherwise, and the secret is then kept on
+    the head and copied again (which also puts modes and owners back).
     """
     found = [list(digests.values())[0] if len(digests) == 1 else {}
              for digests in ((read.get("secret_digests") or {}) for read in reads)]
     digests = set(item.get("sha256", "") for item in found)
-    modes_right = all(item.get("mode") == "0600" and item.get("folder_mode") == "0700" for item in found)
+    modes_right = all(item.get("mode") == "0600" and item.get("folder_mode") == "0700"
+                      and item.get("owner") == "0:0" and item.get("folder_owner") == "0:0" for item in found)
     return digests.pop() if found and modes_right and len(digests) == 1 and "" not in digests else ""
 
 

@@ -26,18 +26,22 @@ def route_interface(ip_route_output):
 
 
 def secret_digest(path):
-    """{sha256, mode, folder_mode} of a secret file kept by config_files, never its content:
-    the digest of the stripped text (a kept secret and a copy of it written without the
-    newline digest alike); sha256 '' when the file is missing or empty."""
-    def mode(of):
+    """{sha256, mode, owner, folder_mode, folder_owner} of a secret file kept by config_files,
+    never its content: the digest of the stripped text (a kept secret and a copy of it written
+    without the newline digest alike); sha256 '' when the file is missing or empty; owners as
+    "uid:gid", '' when missing."""
+    def mode_and_owner(of):
         try:
-            return "%04o" % stat.S_IMODE(os.stat(of).st_mode)
+            status = os.stat(of)
         except OSError:
-            return ""
+            return "", ""
+        return "%04o" % stat.S_IMODE(status.st_mode), "%d:%d" % (status.st_uid, status.st_gid)
     try:
         with open(path, "rb") as handle:
             text = handle.read().strip()
     except OSError:
         text = b""
-    return {"sha256": hashlib.sha256(text).hexdigest() if text else "", "mode": mode(path),
-            "folder_mode": mode(os.path.dirname(path) or ".")}
+    mode, owner = mode_and_owner(path)
+    folder_mode, folder_owner = mode_and_owner(os.path.dirname(path) or ".")
+    return {"sha256": hashlib.sha256(text).hexdigest() if text else "", "mode": mode, "owner": owner,
+            "folder_mode": folder_mode, "folder_owner": folder_owner}

@@ -97,10 +97,11 @@ watched:
 secret_digests:
   description:
     - Per path in O(secret_files) - C(sha256) of its stripped content (empty when the file is
-      missing or empty), its C(mode) and its folder's C(folder_mode) (empty when missing).
+      missing or empty), its C(mode) and C(owner) (uid:gid), and its folder's C(folder_mode)
+      and C(folder_owner) (empty when missing).
   returned: always
   type: dict
-  sample: {/etc/llmops/ray/token: {sha256: 9f86d0..., mode: "0600", folder_mode: "0700"}}
+  sample: {/etc/llmops/ray/token: {sha256: 9f86d0..., mode: "0600", owner: "0:0", folder_mode: "0700", folder_owner: "0:0"}}
 """
 
 from ansible.module_utils.basic import AnsibleModule

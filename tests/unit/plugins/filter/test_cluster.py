@@ -54,11 +54,12 @@ def test_the_versions_line_names_the_versions_or_says_when_they_were_proven():
 def test_a_secret_every_node_holds_alike_is_not_copied_again():
     # Each node keeps it under its own data root.
     paths = ["/srv/head/secrets/ray-auth-token", "/srv/worker/secrets/ray-auth-token"]
-    held = {"sha256": "ab" * 32, "mode": "0600", "folder_mode": "0700"}
+    held = {"sha256": "ab" * 32, "mode": "0600", "owner": "0:0", "folder_mode": "0700", "folder_owner": "0:0"}
     reads = [{"secret_digests": {paths[0]: held}}, {"secret_digests": {paths[1]: dict(held)}}]
     assert cluster.kept_secret_digest(reads) == "ab" * 32
-    # A node without it, another secret, a loose mode or folder, or no read: kept and copied again.
-    for changed in ({"sha256": ""}, {"sha256": "cd" * 32}, {"mode": "0644"}, {"folder_mode": "0755"}):
+    # A node without it, another secret, a loose mode, another owner, or no read: kept and copied again.
+    for changed in ({"sha256": ""}, {"sha256": "cd" * 32}, {"mode": "0644"}, {"folder_mode": "0755"},
+                    {"owner": "1000:0"}, {"folder_owner": "0:1000"}):
         assert cluster.kept_secret_digest([reads[0], {"secret_digests": {paths[1]: dict(held, **changed)}}]) == ""
     assert cluster.kept_secret_digest([reads[0], {}]) == ""
     assert cluster.kept_secret_digest([{"secret_digests": {paths[0]: held, paths[1]: held}}]) == ""

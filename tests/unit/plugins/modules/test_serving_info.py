@@ -114,9 +114,12 @@ def test_secret_files_are_reported_by_digest_and_mode_never_by_content(tmp_path,
         "secret_files": [str(kept), str(copy), str(tmp_path / "missing")]})
     assert not failed, result
     digest = hashlib.sha256(b"s3cretTokenValue").hexdigest()
-    assert result["secret_digests"][str(kept)] == {"sha256": digest, "mode": "0600", "folder_mode": "0700"}
+    owner = "%d:%d" % (os.getuid(), os.getgid())
+    assert result["secret_digests"][str(kept)] == {"sha256": digest, "mode": "0600", "owner": owner,
+                                                   "folder_mode": "0700", "folder_owner": owner}
     assert result["secret_digests"][str(copy)]["sha256"] == digest
     assert result["secret_digests"][str(copy)]["mode"] == "0644"
     folder_mode = "%04o" % (os.stat(tmp_path).st_mode & 0o7777)
-    assert result["secret_digests"][str(tmp_path / "missing")] == {"sha256": "", "mode": "", "folder_mode": folder_mode}
+    assert result["secret_digests"][str(tmp_path / "missing")] == {"sha256": "", "mode": "", "owner": "",
+                                                                   "folder_mode": folder_mode, "folder_owner": owner}
     assert "s3cretTokenValue" not in repr(result)
