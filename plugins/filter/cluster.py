@@ -73,8 +73,10 @@ def kept_secret_digest(reads):
     (as config_files leaves them), and all agree; '' otherwise, and the secret is then kept on
     the head and copied again (which also puts modes and owners back).
     """
-    found = [list(digests.values())[0] if len(digests) == 1 else {}
-             for digests in ((read.get("secret_digests") or {}) for read in reads)]
+    found = []
+    for read in reads:
+        asked = list((read.get("secret_digests") or {}).values())
+        found.append(asked[0] if len(asked) == 1 else {})
     digests = set(item.get("sha256", "") for item in found)
     modes_right = all(item.get("mode") == "0600" and item.get("folder_mode") == "0700"
                       and item.get("owner") == "0:0" and item.get("folder_owner") == "0:0" for item in found)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 # Ansible's internal type names in its messages, e.g. <class '..._AnsibleTaggedList'>: "list".
 INTERNAL_TYPE = re.compile(r"<class '(?:[\w.]*\.)?_?(?:AnsibleTagged)?(\w+)'>")
 
@@ -72,10 +74,8 @@ def failed_checks(checks, host, quote=False):
     """
     problems = []
     for check in checks:
-        ok = check.get("ok")
-        if isinstance(ok, str):
-            ok = ok.strip().lower() in ("true", "yes", "1")
-        if not ok:
+        # As the assert loop it replaced read it (`| bool`).
+        if not boolean(check.get("ok"), strict=False):
             seen = "'%s'" % check.get("seen") if quote else check.get("seen")
             problems.append("On %s: %s=%s is wrong. Fix: %s" % (host, check["name"], seen, str(check["fix"]).strip()))
     return problems
