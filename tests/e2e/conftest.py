@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -21,13 +22,31 @@ def docker_inspect(name):
     return json.loads(completed.stdout)[0]
 
 
+def failure_evidence(completed):
+    """What a failed playbook run shows in the test's failure: the recap, stderr's end, then
+    each failed task and its message last (CI shows a log's last lines, and a run's own last
+    lines are only the timing summary)."""
+    lines = completed.stdout.splitlines()
+    failed = [index for index, line in enumerate(lines) if re.match(r"(fatal|failed): \[", line)]
+    blocks = []
+    for index in failed[:4]:
+        task = next((lines[at] for at in range(index, -1, -1) if lines[at].startswith("TASK [")), "")
+        # The YAML result is the fatal line and its indented lines.
+        message = [lines[index]] + list(itertools.takewhile(lambda line: line[:1] in (" ", ""), lines[index + 1:index + 16]))
+        blocks.append("\n".join([task] + message)[:2000])
+    recap = completed.stdout[completed.stdout.find("PLAY RECAP"):].split("\n\n")[0] if "PLAY RECAP" in completed.stdout else ""
+    return "\n".join([recap, completed.stderr[-1500:], "rc=%d; failed tasks:" % completed.returncode,
+                      "\n---\n".join(blocks) or completed.stdout[-3000:]])
+
+
 def run_playbook(playbook, *extra, expect_failure=False):
     """Run a playbook against the sandbox; return (output, {host: recap counts})."""
     completed = subprocess.run(
         [str(REPO_ROOT / ".venv/bin/ansible-playbook"), playbook, "-i", "inventories/sandbox", *extra],
         cwd=REPO_ROOT, capture_output=True, text=True, check=False,
     )
-    assert (completed.returncode != 0) is expect_failure, completed.stdout[-3000:] + completed.stderr[-2000:]
+    if (completed.returncode != 0) is not expect_failure:
+        pytest.fail(failure_evidence(completed), pytrace=False)
     recap = {
         match["host"]: {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", match["counts"])}
         for match in re.finditer(r"^(?P<host>\S+)\s+:\s+(?P<counts>ok=.*)$", completed.stdout, re.MULTILINE)
