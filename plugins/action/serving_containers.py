@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.llmops.inference.plugins.module_utils._plans import vllm_specs
+from ansible_collections.llmops.inference.plugins.module_utils._plans import max_num_seqs, vllm_specs
 from ansible_collections.llmops.inference.plugins.module_utils._serving import serving_changes
 
 # What shapes each container: the keys vllm_specs reads (module_utils/_plans.py).
@@ -25,6 +25,8 @@ SETTINGS = dict(
     served_model_name=dict(type="str", required=True),
     max_model_len=dict(type="int", required=True),
     max_num_seqs=dict(type="int", required=True),
+    accelerator_memory_mib=dict(type="int", default=0),
+    trust_remote_code=dict(type="bool", default=False),
     dtype=dict(type="str", required=True),
     gpu_memory_utilization=dict(type="float", required=True),
     cpu_kv_cache_bytes=dict(type="int", required=True),
@@ -68,5 +70,6 @@ class ActionModule(ActionBase):
         plan = args["plan"]
         specs = vllm_specs(plan, {name: args[name] for name in SETTINGS})
         decided = serving_changes(specs, args["containers"], args["name"], multi_node=int(plan["nnodes"]) > 1)
-        result.update(decided, specs=specs, changed=False)
+        _flag, per_instance = max_num_seqs(plan["profile"], args["max_num_seqs"], args["accelerator_memory_mib"])
+        result.update(decided, specs=specs, per_instance_sequences=per_instance, changed=False)
         return result

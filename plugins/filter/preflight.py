@@ -81,6 +81,24 @@ def failed_checks(checks, host, quote=False):
     return problems
 
 
+def gpu_health_problems(accelerators, host, mig_allowed=False):
+    """Why a node's GPUs cannot be planned on, one message each with its evidence and fix.
+
+    accelerators: the node's llmops_accelerators fact (its health, from accelerator_facts);
+    host: the node; mig_allowed: llmops_nvidia_mig_allowed (MIG mode is refused unless true).
+    """
+    health = (accelerators or {}).get("health") or {}
+    problems = ["On %s: %s. Fix: bring the GPU back (see the kernel log for Xid errors; a reset or a reboot, "
+                "or reseat it), or take the node out of inference_cluster." % (host, problem)
+                for problem in health.get("problems") or []]
+    if health.get("mig") and not boolean(mig_allowed, strict=False):
+        problems.append("On %s: %s; vLLM would see MIG slices, not whole GPUs. Fix: turn MIG off "
+                        "(nvidia-smi -mig 0, then a GPU reset), or set llmops_nvidia_mig_allowed: true "
+                        "to plan on the node as it is." % (host, "; ".join(health["mig"])))
+    return problems
+
+
 class FilterModule:
     def filters(self):
-        return {"explain_argument_errors": explain_argument_errors, "failed_checks": failed_checks}
+        return {"explain_argument_errors": explain_argument_errors, "failed_checks": failed_checks,
+                "gpu_health_problems": gpu_health_problems}

@@ -45,7 +45,28 @@ VASTAI_CARD_MODELS = {
 VASTAI_NON_INFERENCE_SUBSYSTEMS = frozenset(["0x%04x" % number for number in list(range(0x30, 0x37)) + list(range(0x3A, 0x40))])
 
 NVIDIA_SMI_QUERY_FIELDS = ("index", "uuid", "name", "memory.total", "memory.used", "driver_version", "pci.bus_id")
+# Health, asked separately: a driver too old for a field answers exit 2, and then only the
+# health is unknown.
+NVIDIA_SMI_HEALTH_FIELDS = ("index", "mig.mode.current", "retired_pages.pending", "remapped_rows.pending")
 NVIDIA_DRIVER_UNREACHABLE_RC = 9
+# What coreutils' timeout exits with when the command ran out of time (a wedged GPU can hang
+# nvidia-smi).
+TIMED_OUT_RC = 124
+# nvidia-smi's exit codes (its manual page), named in reports.
+NVIDIA_SMI_EXIT_CODES = {
+    2: "a bad argument", 3: "the operation is not supported", 4: "insufficient permissions",
+    6: "the object was not found", 8: "a GPU's external power cables are not attached",
+    9: "the NVIDIA driver is not loaded", 10: "an interrupt problem with a GPU",
+    12: "the NVML library was not found", 13: "a function is missing from NVML",
+    14: "a GPU's infoROM is corrupted", 15: "a GPU has fallen off the bus or is otherwise inaccessible",
+    18: "the driver and its library differ in version (reboot onto the new driver)",
+    TIMED_OUT_RC: "nvidia-smi did not answer in time (a wedged GPU)", 255: "another or an internal driver error",
+}
+# States the drivers phase repairs (installs the driver, loads it, reboots onto it): until
+# then the plan counts the GPUs on the PCI bus. Any other failure counts only the GPUs that
+# answered, and preflight refuses the node with the evidence.
+NVIDIA_REPAIRABLE_STATES = ("not_installed", "driver_unreachable", "driver_library_mismatch")
+_LOST_GPU_LINE = re.compile(r"^Unable to determine the device handle for GPU\s*(?P<bus_id>[0-9A-Fa-f]+:[0-9A-Fa-f:.]+):\s*(?P<reason>.+?)\s*$")
 _NVIDIA_UNREACHABLE_TEXT = "couldn't communicate with the nvidia driver"
 _NOT_AVAILABLE = ("[N/A]", "N/A", "[Not Supported]", "[Unknown Error]", "[Insufficient Permissions]", "")
 _MIG_LINE = re.compile(r"^\s+MIG\s+(?P<profile>\S+)\s+Device\s+(?P<index>\d+):\s+\(UUID:\s*(?P<uuid>[^)]+)\)")
@@ -107,11 +128,26 @@ def _int_or_none(text):
         return None
 
 
+def parse_lost_gpus(text):
+    """The GPUs nvidia-smi could not reach ("Unable to determine the device handle for GPU
+    0000:2A:00.0: GPU is lost. ..."): [{bus_id, reason}]."""
+    lost = []
+    for line in text.splitlines():
+        match = _LOST_GPU_LINE.match(line.strip())
+        if match:
+            lost.append({"bus_id": normalize_bus_id(match["bus_id"]), "reason": " ".join(match["reason"].split())})
+    return lost
+
+
 def parse_nvidia_smi_gpus(stdout):
-    """Parse `nvidia-smi --query-gpu=<NVIDIA_SMI_QUERY_FIELDS> --format=csv,noheader,nounits`."""
+    """Parse `nvidia-smi --query-gpu=<NVIDIA_SMI_QUERY_FIELDS> --format=csv,noheader,nounits`.
+
+    A GPU nvidia-smi could not reach prints a line of its own instead of a row (see
+    parse_lost_gpus); it is skipped here.
+    """
     gpus = []
     for line_number, line in enumerate(stdout.splitlines(), start=1):
-        if not line.strip():
+        if not line.strip() or _LOST_GPU_LINE.match(line.strip()):
             continue
         cells = [cell.strip() for cell in line.split(",")]
         if len(cells) != len(NVIDIA_SMI_QUERY_FIELDS):
@@ -157,14 +193,67 @@ def parse_nvidia_smi_list(stdout):
     return gpus
 
 
+def parse_nvidia_smi_health(stdout):
+    """Parse `nvidia-smi --query-gpu=<NVIDIA_SMI_HEALTH_FIELDS> --format=csv,noheader,nounits`:
+    {index: {mig_mode, retired_pages_pending, remapped_rows_pending}}, each None where the GPU
+    does not say ([N/A] on GPUs without MIG or row remapping)."""
+    def pending(text):
+        value = _value(text)
+        return None if value is None else value.lower() == "yes"
+
+    health = {}
+    for line in stdout.splitlines():
+        cells = [cell.strip() for cell in line.split(",")]
+        if len(cells) != len(NVIDIA_SMI_HEALTH_FIELDS) or _int_or_none(cells[0]) is None:
+            continue
+        health[_int_or_none(cells[0])] = {"mig_mode": _value(cells[1]), "retired_pages_pending": pending(cells[2]),
+                                          "remapped_rows_pending": pending(cells[3])}
+    return health
+
+
 def nvidia_smi_failure(rc, stdout, stderr):
-    """Name the state behind a failed nvidia-smi run, for a report rather than a traceback."""
+    """Name the state behind a failed nvidia-smi run, for a report rather than a traceback:
+    (state, message), the message with the exit code's meaning and what nvidia-smi printed."""
     text = ("%s\n%s" % (stdout, stderr)).strip()
     if rc == NVIDIA_DRIVER_UNREACHABLE_RC or _NVIDIA_UNREACHABLE_TEXT in text.lower():
-        return "driver_unreachable", text
-    if "driver/library version mismatch" in text.lower():
-        return "driver_library_mismatch", text
-    return "error", text
+        state = "driver_unreachable"
+    elif rc == 18 or "driver/library version mismatch" in text.lower():
+        state = "driver_library_mismatch"
+    elif rc == TIMED_OUT_RC:
+        state = "timeout"
+    elif rc == 15 or parse_lost_gpus(text):
+        state = "gpu_lost"
+    else:
+        state = "error"
+    meaning = NVIDIA_SMI_EXIT_CODES.get(rc, "an unknown exit code")
+    evidence = [line for line in text.splitlines() if line.strip() and not line[:1].isdigit()][:5]
+    return state, "nvidia-smi exit %s (%s)%s" % (rc, meaning, ": " + " / ".join(evidence) if evidence else "")
+
+
+def nvidia_health(driver, pci_count):
+    """What makes a node's NVIDIA GPUs unfit to plan on, each with its evidence: {problems,
+    mig, warnings}. problems: nvidia-smi failed in a way no driver install repairs (a lost GPU,
+    a timeout); mig: GPUs in MIG mode (refused unless the inventory allows MIG); warnings:
+    pending row remaps or retired pages (a GPU reset applies them).
+
+    driver: query_nvidia's answer, None on a node without NVIDIA GPUs.
+    """
+    health = {"problems": [], "mig": [], "warnings": []}
+    if not driver or driver.get("state") in NVIDIA_REPAIRABLE_STATES:
+        return health
+    if not driver.get("answered"):
+        health["problems"].append("%s; %d of the %d GPU(s) on the PCI bus answered%s" % (
+            driver.get("message") or driver.get("state"), len(driver.get("devices") or []), pci_count,
+            "".join("; GPU %s: %s" % (gpu["bus_id"], gpu["reason"]) for gpu in driver.get("lost") or [])))
+    for gpu in driver.get("devices") or []:
+        name = "GPU %s (%s)" % (gpu.get("index"), gpu.get("bus_id"))
+        if gpu.get("mig_mode") == "Enabled":
+            health["mig"].append("%s has MIG mode enabled (%d MIG device(s))" % (name, len(gpu.get("mig_devices") or [])))
+        if gpu.get("remapped_rows_pending"):
+            health["warnings"].append("%s has memory row remaps pending: reset the GPU or reboot to apply them" % name)
+        if gpu.get("retired_pages_pending"):
+            health["warnings"].append("%s has retired pages pending: reset the GPU or reboot to apply them" % name)
+    return health
 
 
 def parse_vastai_version(text):
@@ -199,8 +288,10 @@ def summarize(pci, nvidia=None, vastai=None):
 
     pci: classify_pci_devices() output. nvidia / vastai: the driver's answer, or None when
     that vendor has no device. The usable count is what the driver sees when it answers,
-    otherwise what PCI shows (drivers not installed yet).
+    otherwise what PCI shows (drivers not installed or not loaded yet); an NVIDIA driver that
+    failed in any other way (a lost GPU, a timeout) counts only the GPUs that answered.
     """
+    nvidia_driver = nvidia if pci["nvidia_gpus"] else None
     if pci["nvidia_gpus"]:
         vendor, pci_devices, driver = "nvidia", pci["nvidia_gpus"], nvidia
     elif pci["vastai_dies"]:
@@ -208,7 +299,9 @@ def summarize(pci, nvidia=None, vastai=None):
     else:
         vendor, pci_devices, driver = "cpu", [], None
     driver = driver or {"state": "absent" if vendor == "cpu" else "not_installed", "answered": False, "devices": []}
-    devices = driver["devices"] if driver["answered"] else pci_devices
+    # A sick NVIDIA node is planned on the GPUs that answered, never on the PCI count.
+    counts_answers = driver["answered"] or (vendor == "nvidia" and driver["state"] not in NVIDIA_REPAIRABLE_STATES)
+    devices = driver["devices"] if counts_answers else pci_devices
     models = sorted({d.get("name") or d.get("card_model") for d in devices if d.get("name") or d.get("card_model")})
     memories = [d["memory_total_mib"] for d in devices if d.get("memory_total_mib")]
     return {
@@ -216,11 +309,12 @@ def summarize(pci, nvidia=None, vastai=None):
         "count": len(devices),
         "pci_count": len(pci_devices),
         "pci_device_ids": sorted({d["device_id"] for d in pci_devices if d.get("device_id")}),
-        "driver_count": len(driver["devices"]) if driver["answered"] else None,
+        "driver_count": len(driver["devices"]) if counts_answers else None,
         "models": models,
         "memory_total_mib": min(memories) if memories else None,
         "devices": devices,
         "driver": {key: value for key, value in driver.items() if key != "devices"},
+        "health": nvidia_health(nvidia_driver, len(pci_devices)),
         "nvswitch_count": len(pci["nvswitches"]),
         "erdma_nic_count": len(pci["erdma_nics"]),
         "cpu_only": vendor == "cpu",

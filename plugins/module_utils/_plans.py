@@ -268,29 +268,56 @@ def _ray_client_env():
     return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": RAY_TOKEN_PATH, "RAY_USAGE_STATS_ENABLED": "0"}
 
 
+# VastAI's deploy script caps each instance at 4 concurrent sequences (its HAProxy maxconn too).
+VASTAI_MAX_NUM_SEQS = 4
+CPU_MAX_NUM_SEQS = 256
+# vLLM's own --max-num-seqs default on GPUs (vllm/engine/arg_utils.py): 1024 from 70 GiB, else 256.
+VLLM_GPU_MAX_NUM_SEQS = ((70 * 1024, 1024), (0, 256))
+
+
+def max_num_seqs(profile, setting, accelerator_memory_mib=0):
+    """(the --max-num-seqs to pass, None for vLLM's own default; the sequences one instance
+    takes at once, the balancer's maxconn per instance). setting: vllm_serve_max_num_seqs, 0
+    for the profile's default: the vendor's 4 on VastAI, vLLM's own on NVIDIA, 256 on CPU."""
+    if int(setting) > 0:
+        return int(setting), int(setting)
+    if profile == "vastai":
+        return VASTAI_MAX_NUM_SEQS, VASTAI_MAX_NUM_SEQS
+    if profile == "cpu":
+        return CPU_MAX_NUM_SEQS, CPU_MAX_NUM_SEQS
+    return None, next(seqs for memory, seqs in VLLM_GPU_MAX_NUM_SEQS if int(accelerator_memory_mib or 0) >= memory)
+
+
 def _serving_args(plan, node):
+    profile = plan["profile"]
+    # On VastAI, the flags the vendor's deploy script passes, and only those (plus what the
+    # operator sets): no --dtype auto, no --pipeline-parallel-size 1, no chunked prefill.
+    as_vendor = profile == "vastai"
+    seqs, _per_instance = max_num_seqs(profile, node["max_num_seqs"], node["accelerator_memory_mib"])
     args = [
         "/model",
         "--served-model-name", node["served_model_name"],
         "--max-model-len", str(node["max_model_len"]),
-        "--max-num-seqs", str(node["max_num_seqs"]),
-        "--dtype", node["dtype"],
-        "--tensor-parallel-size", str(plan["tensor_parallel"]),
-        "--pipeline-parallel-size", str(plan["pipeline_parallel"]),
     ]
+    args += ["--max-num-seqs", str(seqs)] if seqs else []
+    args += ["--dtype", node["dtype"]] if not (as_vendor and node["dtype"] == "auto") else []
+    args += ["--tensor-parallel-size", str(plan["tensor_parallel"])]
+    if not (as_vendor and int(plan["pipeline_parallel"]) == 1):
+        args += ["--pipeline-parallel-size", str(plan["pipeline_parallel"])]
     if plan["backend"] == "ray":
         args += ["--distributed-executor-backend", "ray"]
     elif plan["backend"] == "mp":
         args += ["--distributed-executor-backend", "mp", "--nnodes", str(plan["nnodes"]),
                  "--node-rank", str(plan["node_rank"]), "--master-addr", node["master_addr"],
                  "--master-port", str(node["master_port"])]
-    profile = plan["profile"]
     if profile == "nvidia":
         args += ["--gpu-memory-utilization", str(node["gpu_memory_utilization"])]
     if profile == "cpu":
         args += ["--kv-cache-memory-bytes", str(node["cpu_kv_cache_bytes"])]
-    if node["enable_chunked_prefill"]:
+    if node["enable_chunked_prefill"] and not as_vendor:
         args.append("--enable-chunked-prefill")
+    if node["trust_remote_code"] or as_vendor:
+        args.append("--trust-remote-code")
     if node["enforce_eager"] or profile in ("vastai", "cpu"):
         args.append("--enforce-eager")
     if node["reasoning_parser"]:

@@ -18,7 +18,13 @@ description:
     and C(nvidia-smi -L) for MIG devices. VastAI - the C(vastai_pci) kernel module,
     C(/dev/vacc*) nodes, C(/dev/vastai*_version) and, when on PATH or under C(/opt/va*), C(vasmi).
   - A missing tool or a broken driver (for example nvidia-smi exit code 9) is reported in
-    RV(accelerators.driver), never raised as a traceback.
+    RV(accelerators.driver), never raised as a traceback. A driver that is missing, not
+    loaded or awaiting a reboot counts the GPUs on the PCI bus (the drivers phase repairs
+    it); any other failure (exit code 15, a GPU fell off the bus; a timeout) counts only the
+    GPUs that answered and is named in RV(accelerators.health).
+  - Reads each GPU's MIG mode and pending row remaps and retired pages
+    (C(mig.mode.current), C(remapped_rows.pending), C(retired_pages.pending)) into
+    RV(accelerators.health).
   - A node with no accelerator is reported as a CPU-only node (vendor C(cpu)).
   - Sets the fact C(llmops_accelerators). Never changes the node.
 author:
@@ -63,6 +69,12 @@ options:
       - Root of procfs, read with O(driver_host). Change it only to inspect a simulation.
     type: path
     default: /proc
+  tool_timeout:
+    description:
+      - Seconds each C(nvidia-smi) call may take (under coreutils' C(timeout)); a wedged GPU
+        can hang it. A call that runs out reports driver state C(timeout). V(0) waits forever.
+    type: int
+    default: 60
 extends_documentation_fragment:
   - llmops.inference.read_only
 notes:
@@ -95,7 +107,9 @@ accelerators:
       type: str
       sample: nvidia
     count:
-      description: Usable accelerators - the driver's count when it answers, else the PCI count.
+      description:
+        - Usable accelerators - the driver's count when it answers, the PCI count while the
+          driver is missing, not loaded or awaiting a reboot, else the GPUs that answered.
       type: int
       sample: 8
     pci_count:
@@ -127,10 +141,19 @@ accelerators:
     driver:
       description:
         - Driver state - V(ok), V(not_installed), V(driver_unreachable),
-          V(driver_library_mismatch), V(error), V(unparsable), or V(absent) on CPU-only nodes.
-        - Also C(answered), C(version), C(message) and, for NVIDIA, C(mig_device_count).
+          V(driver_library_mismatch), V(gpu_lost), V(timeout), V(error), V(unparsable), or
+          V(absent) on CPU-only nodes.
+        - Also C(answered), C(version), C(message) (with the exit code's meaning) and, for
+          NVIDIA, C(mig_device_count), C(rc) and C(lost) (the GPUs nvidia-smi could not reach).
       type: dict
       sample: {state: ok, answered: true, version: "550.54.15", mig_device_count: 0}
+    health:
+      description:
+        - C(problems) - why the node's GPUs are not fit to plan on (a lost GPU, a timeout),
+          with the evidence; C(mig) - GPUs with MIG mode enabled; C(warnings) - GPUs with
+          row remaps or retired pages pending. Empty lists on healthy and non-NVIDIA nodes.
+      type: dict
+      sample: {problems: [], mig: [], warnings: []}
     nvswitch_count:
       description: NVSwitch bridges on the PCI bus (they need nvidia-fabricmanager).
       type: int
@@ -165,10 +188,13 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.llmops.inference.plugins.module_utils._accelerators import (
+    NVIDIA_SMI_HEALTH_FIELDS,
     NVIDIA_SMI_QUERY_FIELDS,
     classify_pci_devices,
     nvidia_smi_failure,
+    parse_lost_gpus,
     parse_nvidia_smi_gpus,
+    parse_nvidia_smi_health,
     parse_nvidia_smi_list,
     parse_vasmi_memory,
     parse_vastai_version,
@@ -180,23 +206,39 @@ from ansible_collections.llmops.inference.plugins.module_utils._driver_host impo
 C_LOCALE = {"LC_ALL": "C", "LANG": "C"}
 
 
-def query_nvidia(module):
+def run_bounded(module, argv, seconds):
+    """run_command under coreutils' timeout (exit 124 when it ran out of time): a wedged GPU
+    can hang nvidia-smi, and with it the play."""
+    timeout = module.get_bin_path("timeout") if seconds > 0 else None
+    bounded = [timeout, "--kill-after=5", str(seconds)] + argv if timeout else argv
+    return module.run_command(bounded, environ_update=C_LOCALE)
+
+
+def query_nvidia(module, seconds):
     nvidia_smi = module.get_bin_path("nvidia-smi")
     if not nvidia_smi:
         return {"state": "not_installed", "answered": False, "devices": [], "message": "nvidia-smi is not on PATH"}
     query = [nvidia_smi, "--query-gpu=%s" % ",".join(NVIDIA_SMI_QUERY_FIELDS), "--format=csv,noheader,nounits"]
-    rc, stdout, stderr = module.run_command(query, environ_update=C_LOCALE)
-    if rc != 0:
-        state, message = nvidia_smi_failure(rc, stdout, stderr)
-        return {"state": state, "answered": False, "devices": [], "message": message, "rc": rc}
+    rc, stdout, stderr = run_bounded(module, query, seconds)
     try:
         gpus = parse_nvidia_smi_gpus(stdout)
     except ValueError as error:
-        return {"state": "unparsable", "answered": False, "devices": [], "message": str(error)}
-    rc, stdout, _stderr = module.run_command([nvidia_smi, "-L"], environ_update=C_LOCALE)
+        if rc == 0:
+            return {"state": "unparsable", "answered": False, "devices": [], "message": str(error)}
+        gpus = []
+    if rc != 0:
+        # On exit 15 nvidia-smi still prints the GPUs that answered: they are what the node has.
+        state, message = nvidia_smi_failure(rc, stdout, stderr)
+        return {"state": state, "answered": False, "devices": gpus, "message": message, "rc": rc,
+                "lost": parse_lost_gpus("%s\n%s" % (stdout, stderr))}
+    rc, stdout, _stderr = run_bounded(module, [nvidia_smi, "-L"], seconds)
     mig_by_index = {gpu["index"]: gpu["mig_devices"] for gpu in parse_nvidia_smi_list(stdout)} if rc == 0 else {}
+    health_query = [nvidia_smi, "--query-gpu=%s" % ",".join(NVIDIA_SMI_HEALTH_FIELDS), "--format=csv,noheader,nounits"]
+    rc, stdout, _stderr = run_bounded(module, health_query, seconds)
+    health_by_index = parse_nvidia_smi_health(stdout) if rc == 0 else {}
     for gpu in gpus:
         gpu["mig_devices"] = mig_by_index.get(gpu["index"], [])
+        gpu.update(health_by_index.get(gpu["index"], {"mig_mode": None, "retired_pages_pending": None, "remapped_rows_pending": None}))
     versions = sorted({gpu["driver_version"] for gpu in gpus if gpu["driver_version"]})
     return {
         "state": "ok",
@@ -213,7 +255,7 @@ def _node_index(path):
     return int(match.group(1)) if match else -1
 
 
-def query_vastai(module, sysfs_path, dev_path, dies):
+def query_vastai(module, sysfs_path, dev_path, dies, seconds):
     module_loaded = os.path.isdir(os.path.join(sysfs_path, "module", "vastai_pci"))
     nodes = sorted(glob.glob(os.path.join(dev_path, "vacc[0-9]*")), key=_node_index)
     version = {}
@@ -233,7 +275,7 @@ def query_vastai(module, sysfs_path, dev_path, dies):
     memory = []
     vasmi = module.get_bin_path("vasmi", opt_dirs=sorted(glob.glob("/opt/va*/bin") + glob.glob("/opt/va*/*/bin")))
     if vasmi:
-        rc, stdout, _stderr = module.run_command([vasmi, "summary", "--display-format=json"], environ_update=C_LOCALE)
+        rc, stdout, _stderr = run_bounded(module, [vasmi, "summary", "--display-format=json"], seconds)
         memory = parse_vasmi_memory(stdout) if rc == 0 else []
     devices = []
     for position, node in enumerate(nodes):
@@ -262,13 +304,14 @@ def main():
             dev_path=dict(type="path", default="/dev"),
             driver_host=dict(type="bool", default=False),
             proc_path=dict(type="path", default="/proc"),
+            tool_timeout=dict(type="int", default=60),
         ),
         supports_check_mode=True,
     )
     params = module.params
     pci = classify_pci_devices(read_pci_devices(params["sysfs_path"]))
-    nvidia = query_nvidia(module) if pci["nvidia_gpus"] else None
-    vastai = query_vastai(module, params["sysfs_path"], params["dev_path"], pci["vastai_dies"]) if pci["vastai_dies"] else None
+    nvidia = query_nvidia(module, params["tool_timeout"]) if pci["nvidia_gpus"] else None
+    vastai = query_vastai(module, params["sysfs_path"], params["dev_path"], pci["vastai_dies"], params["tool_timeout"]) if pci["vastai_dies"] else None
     facts = summarize(pci, nvidia=nvidia, vastai=vastai)
     facts["vcpus"] = os.cpu_count() or 1
     result = dict(changed=False, accelerators=facts, ansible_facts=dict(llmops_accelerators=facts))

@@ -80,9 +80,21 @@ options:
     type: int
     required: true
   max_num_seqs:
-    description: C(vllm_serve_max_num_seqs).
+    description:
+      - C(vllm_serve_max_num_seqs); V(0) for the profile's default (VastAI 4, as its vendor runs
+        it; NVIDIA vLLM's own, no flag; CPU 256).
     type: int
     required: true
+  accelerator_memory_mib:
+    description:
+      - The node's smallest accelerator memory in MiB (from C(llmops_accelerators)); it decides
+        vLLM's own C(--max-num-seqs) default on NVIDIA, and so the balancer's C(maxconn).
+    type: int
+    default: 0
+  trust_remote_code:
+    description: C(vllm_serve_trust_remote_code) (always on with the VastAI profile, as its vendor runs it).
+    type: bool
+    default: false
   dtype:
     description: C(vllm_serve_dtype).
     type: str
@@ -224,4 +236,9 @@ remove:
   returned: always
   type: list
   elements: str
+per_instance_sequences:
+  description: The sequences one instance serves at once (its C(--max-num-seqs), or vLLM's own default); the balancer's C(maxconn) per instance.
+  returned: always
+  type: int
+  sample: 1024
 """

@@ -6,6 +6,7 @@ plugins/filter/drivers.py; here, one refusal per driver role proves the header r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -167,6 +168,35 @@ def test_secure_boot_on_stops_in_preflight():
                        "mokutil --import", "Check the NVIDIA driver inputs")
     finally:
         node.check_output("printf '\\006\\000\\000\\000\\000' > %s" % EFIVAR)
+
+
+@contextlib.contextmanager
+def nvidia_smi_knob(name, content=""):
+    """SIMULATION: a file under /etc/llmops-simulation the stand-in nvidia-smi reads, for one test."""
+    node = host(NVIDIA)
+    node.check_output("mkdir -p /etc/llmops-simulation && echo '%s' > /etc/llmops-simulation/%s" % (content, name))
+    try:
+        yield
+    finally:
+        node.check_output("rm -f /etc/llmops-simulation/%s" % name)
+
+
+def test_a_gpu_fallen_off_the_bus_stops_in_preflight_with_the_evidence():
+    # The stand-in prints the captured line of a lost GPU after the others' rows and exits 15.
+    with nvidia_smi_knob("nvidia-smi-gpu-lost"):
+        rc, output, recap = converge()
+    assert_refused(rc, output, recap, "On %s: nvidia-smi exit 15 (a GPU has fallen off the bus" % NVIDIA,
+                   "GPU is lost.", "7 of the 8 GPU(s) on the PCI bus answered; GPU 0000:2a:00.0",
+                   "Fix: bring the GPU back")
+
+
+def test_mig_mode_stops_in_preflight_unless_allowed():
+    with nvidia_smi_knob("nvidia-smi-mig", "0 3"):
+        rc, output, recap = converge()
+        assert_refused(rc, output, recap, "On %s: GPU 0 (0000:18:00.0) has MIG mode enabled" % NVIDIA,
+                       "GPU 3 (0000:5d:00.0) has MIG mode enabled", "llmops_nvidia_mig_allowed: true")
+        rc, output, recap = converge("llmops_nvidia_mig_allowed=true")
+    assert rc == 0 and all(changed == 0 for changed, _failed in recap.values()), output[-3000:]
 
 
 def test_iommu_on_stops_the_vastai_install_in_preflight():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.llmops.inference.plugins.filter.preflight import explain_argument_errors, failed_checks
+from ansible_collections.llmops.inference.plugins.filter.preflight import explain_argument_errors, failed_checks, gpu_health_problems
 
 OPTIONS = {
     "vllm_serve": {
@@ -85,3 +85,28 @@ def test_each_failed_check_names_host_variable_value_and_fix():
     assert failed_checks(checks[:1], "gpu-1", quote=True) == [
         "On gpu-1: vllm_serve_port='70000' is wrong. Fix: set it to a port from 1 to 65535."]
     assert failed_checks([], "gpu-1") == []
+
+
+LOST = {"health": {"problems": ["nvidia-smi exit 15 (a GPU has fallen off the bus or is otherwise inaccessible): Unable to "
+                                "determine the device handle for GPU 0000:2A:00.0: GPU is lost.; 7 of the 8 GPU(s) on the PCI bus answered"],
+                   "mig": [], "warnings": []}}
+MIG = {"health": {"problems": [], "mig": ["GPU 0 (0000:07:00.0) has MIG mode enabled (3 MIG device(s))"], "warnings": []}}
+
+
+def test_a_lost_gpu_is_refused_with_its_evidence_and_the_fix():
+    [problem] = gpu_health_problems(LOST, "gpu-1")
+    assert problem.startswith("On gpu-1: nvidia-smi exit 15 (a GPU has fallen off the bus")
+    assert "7 of the 8 GPU(s) on the PCI bus answered. Fix: bring the GPU back" in problem
+    assert "take the node out of inference_cluster" in problem
+
+
+def test_mig_is_refused_unless_the_inventory_allows_it():
+    [problem] = gpu_health_problems(MIG, "gpu-2")
+    assert problem.startswith("On gpu-2: GPU 0 (0000:07:00.0) has MIG mode enabled (3 MIG device(s)); vLLM would see MIG slices")
+    assert "nvidia-smi -mig 0" in problem and "llmops_nvidia_mig_allowed: true" in problem
+    assert gpu_health_problems(MIG, "gpu-2", "True") == []
+
+
+def test_healthy_cpu_and_older_facts_have_no_problem():
+    assert gpu_health_problems({"health": {"problems": [], "mig": [], "warnings": ["GPU 3 has row remaps pending"]}}, "h") == []
+    assert gpu_health_problems({"vendor": "cpu"}, "h") == [] and gpu_health_problems(None, "h") == []

@@ -92,19 +92,41 @@ def test_mig_devices_listed_per_gpu():
     [
         (9, "nvidia_smi/driver-unreachable.txt", "driver_unreachable"),
         (18, "nvidia_smi/library-mismatch.txt", "driver_library_mismatch"),
+        (15, "nvidia_smi/h100-gpu-lost.txt", "gpu_lost"),
     ],
 )
 def test_failure_states(rc, fixture, state):
     found_state, message = acc.nvidia_smi_failure(rc, fixture_text(fixture), "")
     assert found_state == state
-    assert message
+    assert message.startswith("nvidia-smi exit %d (%s)" % (rc, acc.NVIDIA_SMI_EXIT_CODES[rc]))
 
 
-def test_unknown_failure_keeps_the_text():
+def test_unknown_failure_keeps_the_text_and_names_the_exit_code():
     assert acc.nvidia_smi_failure(2, "", "Invalid combination of input arguments") == (
         "error",
-        "Invalid combination of input arguments",
+        "nvidia-smi exit 2 (a bad argument): Invalid combination of input arguments",
     )
+    assert acc.nvidia_smi_failure(124, "", "") == ("timeout", "nvidia-smi exit 124 (nvidia-smi did not answer in time (a wedged GPU))")
+
+
+def test_a_lost_gpu_line_is_not_a_row():
+    text = fixture_text("nvidia_smi/h100-gpu-lost.txt")
+    assert [gpu["index"] for gpu in acc.parse_nvidia_smi_gpus(text)] == [0, 2, 3, 4, 5, 6, 7]
+    assert acc.parse_lost_gpus(text) == [{"bus_id": "0000:2a:00.0", "reason": "GPU is lost. Reboot the system to recover this GPU"}]
+    assert acc.parse_lost_gpus(fixture_text("nvidia_smi/h100-8gpu.csv")) == []
+
+
+def test_health_fields_read_yes_no_and_not_available():
+    assert acc.parse_nvidia_smi_health("0, Enabled, [N/A], No\n1, Disabled, Yes, [N/A]\ngarbage\n") == {
+        0: {"mig_mode": "Enabled", "retired_pages_pending": None, "remapped_rows_pending": False},
+        1: {"mig_mode": "Disabled", "retired_pages_pending": True, "remapped_rows_pending": None},
+    }
+
+
+def test_a_driver_the_drivers_phase_repairs_is_no_health_problem():
+    for state in acc.NVIDIA_REPAIRABLE_STATES:
+        assert acc.nvidia_health({"state": state, "answered": False, "devices": []}, 8) == {"problems": [], "mig": [], "warnings": []}
+    assert acc.nvidia_health(None, 0) == {"problems": [], "mig": [], "warnings": []}
 
 
 def test_vastai_version_file():

@@ -142,6 +142,7 @@ NODE = {
     "name": "vllm-serve", "image": "vllm/vllm-openai:v0.32.0", "image_id": "sha256:abc", "model_source": "/data/m@v1",
     "listen": "10.0.0.11", "probe_address": "10.0.0.11", "port": 8000, "instance_base_port": 8100, "instances": 1,
     "vcpus": 4, "served_model_name": "qwen3", "max_model_len": 8192, "max_num_seqs": 64, "dtype": "auto",
+    "accelerator_memory_mib": 0, "trust_remote_code": False,
     "gpu_memory_utilization": 0.9, "cpu_kv_cache_bytes": 1 << 30, "enable_chunked_prefill": True,
     "enforce_eager": False, "reasoning_parser": "", "tool_call_parser": "", "extra_args": [], "extra_env": {},
     "env_file": "/data/serve/vllm-serve.env", "api_key_sha256": "k" * 64, "network_mode": "host",
@@ -210,6 +211,29 @@ def test_instances_split_the_accelerators_or_the_cores():
     vastai = plans.vllm_specs(plan(nodes("vastai", 4), instances=2), dict(NODE, instances=2))
     assert [spec["env"]["VACC_VISIBLE_DEVICES"] for spec in vastai] == ["0,1", "2,3"]
     assert all(spec["privileged"] and spec["device_requests"] == [] for spec in vastai)
+
+
+def test_vastai_passes_the_vendors_flags_and_only_those():
+    [spec] = plans.vllm_specs(plan(nodes("vastai", 4)), dict(NODE, max_num_seqs=0))
+    assert spec["command"] == ["/model", "--served-model-name", "qwen3", "--max-model-len", "8192", "--max-num-seqs", "4",
+                               "--tensor-parallel-size", "4", "--trust-remote-code", "--enforce-eager",
+                               "--host", "10.0.0.11", "--port", "8000"]
+    # What the operator sets still goes in.
+    [spec] = plans.vllm_specs(plan(nodes("vastai", 4)), dict(NODE, max_num_seqs=8, dtype="float16"))
+    assert spec["command"][5:9] == ["--max-num-seqs", "8", "--dtype", "float16"]
+
+
+def test_max_num_seqs_zero_is_the_profiles_default():
+    assert plans.max_num_seqs("vastai", 0) == (4, 4)
+    assert plans.max_num_seqs("cpu", 0) == (256, 256)
+    # NVIDIA: vLLM's own default (no flag); the balancer follows it by the GPUs' memory.
+    assert plans.max_num_seqs("nvidia", 0, 97871) == (None, 1024)  # H20 96 GB
+    assert plans.max_num_seqs("nvidia", 0, 46068) == (None, 256)  # L40S
+    assert plans.max_num_seqs("nvidia", 64, 97871) == (64, 64)
+    [spec] = plans.vllm_specs(plan(nodes("nvidia", 8)), dict(NODE, max_num_seqs=0, accelerator_memory_mib=97871))
+    assert "--max-num-seqs" not in spec["command"] and "--trust-remote-code" not in spec["command"]
+    [spec] = plans.vllm_specs(plan(nodes("nvidia", 8)), dict(NODE, trust_remote_code=True))
+    assert "--trust-remote-code" in spec["command"]
 
 
 def test_extra_args_and_env_come_last():
