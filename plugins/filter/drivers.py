@@ -228,8 +228,28 @@ def vastai_verify_problems(host, accelerators):
     return []
 
 
+# Alibaba Cloud: with NCCL's LL128 protocol the eRDMA interface MTU must be 8500 (jumbo frames)
+# or 1400; another MTU "causes data consistency problems".
+ERDMA_SAFE_MTUS = (1400, 8500)
+
+
+def erdma_mtu_problems(host, driver_host, check=True):
+    """An eRDMA interface whose MTU is neither 1400 nor 8500, with the fix; nothing when the
+    check is off or sysfs does not say (the erdma driver not loaded yet)."""
+    if not check:
+        return []
+    return ["On %s: %s carries %s with MTU %d; with NCCL's LL128 protocol eRDMA needs MTU 8500 (jumbo frames) or "
+            "1400, and another MTU can corrupt data. Fix: ip link set %s mtu 8500 and keep it in the interface's "
+            "configuration (or 1400); or, knowingly, set NCCL_PROTO: '^LL128' in vllm_serve_extra_env and "
+            "ray_cluster_extra_env and erdma_mtu_check: false."
+            % (host, device, link["netdev"], link["mtu"], link["netdev"])
+            for device, link in sorted((driver_host.get("erdma_links") or {}).items())
+            if link.get("mtu") is not None and link["mtu"] not in ERDMA_SAFE_MTUS]
+
+
 def erdma_problems(host, accelerators, driver_host, settings, signed):
-    """Every reason to refuse an eRDMA node before anything changes."""
+    """Every reason to refuse an eRDMA node before anything changes (settings: source,
+    installer_package, installer_checksum, mtu_check)."""
     source = settings.get("source", "auto")
     package = settings.get("installer_package") or ""
     module = (driver_host.get("modules") or {}).get("erdma") or {}
@@ -250,11 +270,12 @@ def erdma_problems(host, accelerators, driver_host, settings, signed):
         problems += package_source_problems(host, "erdma_installer_package", package, settings.get("installer_checksum"),
                                             "erdma_installer_checksum")
         problems += secure_boot_problem(host, driver_host, signed, "eRDMA")
-    return problems
+    return problems + erdma_mtu_problems(host, driver_host, settings.get("mtu_check", True))
 
 
-def erdma_verify_problems(host, accelerators, driver_host, ibv_devinfo, compat_mode):
-    """Every eRDMA NIC must show as an RDMA device whose ports are PORT_ACTIVE."""
+def erdma_verify_problems(host, accelerators, driver_host, ibv_devinfo, compat_mode, mtu_check=True):
+    """Every eRDMA NIC must show as an RDMA device whose ports are PORT_ACTIVE, on an
+    interface of MTU 1400 or 8500 (unless mtu_check is off)."""
     devices = driver_host.get("erdma_devices") or []
     problems = []
     if len(devices) < int(accelerators.get("erdma_nic_count") or 0):
@@ -268,7 +289,7 @@ def erdma_verify_problems(host, accelerators, driver_host, ibv_devinfo, compat_m
     loaded = ((driver_host.get("modules") or {}).get("erdma") or {}).get("parameters", {}).get("compat_mode")
     if compat_mode and loaded not in ("Y", "1"):
         problems.append("erdma is loaded with compat_mode=%s, wanted Y (a reboot loads it with the new option)" % loaded)
-    return ["On %s: %s" % (host, problem) for problem in problems]
+    return ["On %s: %s" % (host, problem) for problem in problems] + erdma_mtu_problems(host, driver_host, mtu_check)
 
 
 def toolkit_version(driver_host, wanted=""):

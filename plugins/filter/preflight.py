@@ -10,6 +10,8 @@ import re
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.llmops.inference.plugins.module_utils._images import image_problems
+
 # Ansible's internal type names in its messages, e.g. <class '..._AnsibleTaggedList'>: "list".
 INTERNAL_TYPE = re.compile(r"<class '(?:[\w.]*\.)?_?(?:AnsibleTagged)?(\w+)'>")
 
@@ -98,7 +100,25 @@ def gpu_health_problems(accelerators, host, mig_allowed=False):
     return problems
 
 
+def serving_image_problems(probe, host, plan, accelerators, driver_branch=""):
+    """Why the serving image cannot serve the plan on this node, one message each with the fix.
+
+    probe: the node's image_probe result; host: the node; plan: llmops_plan; accelerators:
+    the node's llmops_accelerators fact; driver_branch: nvidia_driver_branch (the driver the
+    drivers phase installs, used while the node's own driver does not answer yet).
+    """
+    nvidia = plan.get("profile") == "nvidia"
+    driver = (accelerators or {}).get("driver") or {}
+    needs = {
+        # The cluster phase forms the Ray cluster with the serving image on every node.
+        "ray": True,
+        "driver": (driver.get("version") if driver.get("answered") else driver_branch) if nvidia else "",
+        "erdma": nvidia and int((accelerators or {}).get("erdma_nic_count") or 0) > 0,
+    }
+    return image_problems(probe or {}, host, plan.get("image", ""), needs)
+
+
 class FilterModule:
     def filters(self):
         return {"explain_argument_errors": explain_argument_errors, "failed_checks": failed_checks,
-                "gpu_health_problems": gpu_health_problems}
+                "gpu_health_problems": gpu_health_problems, "serving_image_problems": serving_image_problems}

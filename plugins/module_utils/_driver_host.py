@@ -92,6 +92,18 @@ def erdma_devices(sysfs_path):
     return names
 
 
+def erdma_links(sysfs_path):
+    """{device: {netdev, mtu}}: the interface each erdma device carries (the netdev of its
+    RoCE GIDs) and that interface's MTU; netdev '' and mtu None where sysfs does not say."""
+    links = {}
+    for name in erdma_devices(sysfs_path):
+        pattern = os.path.join(sysfs_path, "class", "infiniband", name, "ports", "*", "gid_attrs", "ndevs", "*")
+        netdev = next((text for text in (read_text(path, "") for path in sorted(glob.glob(pattern))) if text), "")
+        mtu = read_text(os.path.join(sysfs_path, "class", "net", netdev, "mtu"), "") if netdev else ""
+        links[name] = {"netdev": netdev, "mtu": int(mtu) if mtu.isdigit() else None}
+    return links
+
+
 def fail(module, what, rc, out, err):
     module.fail_json(msg="%s failed (rc %s): %s" % (what, rc, (err or out).strip()), rc=rc, stdout=out, stderr=err)
 
@@ -131,4 +143,5 @@ def read_driver_host(module, sysfs_path, proc_path, modules=None, packages=(), i
         "packages": installed,
         "available": {name: offered.get(name, []) for name in packages} if available else {},
         "erdma_devices": erdma_devices(sysfs_path),
+        "erdma_links": erdma_links(sysfs_path),
     }

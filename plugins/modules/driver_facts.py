@@ -106,6 +106,10 @@ driver_host:
       type: list
       elements: str
       sample: [erdma_0]
+    erdma_links:
+      description: Per erdma device, the interface it carries (the netdev of its RoCE GIDs) and that interface's MTU.
+      type: dict
+      sample: {erdma_0: {netdev: eth1, mtu: 8500}}
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -122,3 +122,28 @@ def test_a_changed_ray_option_restarts_the_head_and_the_workers_rejoin_it():
     assert len(members()) == 2
     _output, recap = deploy("--tags", "cluster")  # back to the default
     assert len(members()) == 2
+
+
+# Built FROM the sandbox's serving image with Ray taken out: what upstream's vllm/vllm-openai
+# is since vLLM 0.18.
+NO_RAY = '''FROM %s
+RUN python3 -c "import importlib.metadata as m, shutil; d = m.distribution('ray'); \\
+    info = next(f.parts[0] for f in d.files if f.parts[0].endswith('.dist-info')); \\
+    shutil.rmtree(d.locate_file('ray')); shutil.rmtree(d.locate_file(info))"
+''' % SERVING_IMAGE
+
+
+def test_a_serving_image_without_ray_is_refused_in_preflight_before_anything_changes():
+    image = "llmops-e2e-no-ray:0.32.0"
+    subprocess.run(["docker", "build", "-q", "-t", image, "-"], input=NO_RAY, text=True, check=True, capture_output=True)
+    try:
+        containers_before = {name: docker_inspect(name)["Id"] for name in (HEAD + "-ray", WORKER + "-ray", HEAD + "-vllm")}
+        output, recap = deploy("-e", "vllm_serve_image=" + image, expect_failure=True)
+        flat = " ".join(output.split())
+        for node in (HEAD, WORKER):
+            assert "On %s: the serving image %s has no Ray" % (node, image) in flat, output[-3000:]
+        assert "Check the serving image has what the plan needs" in output
+        assert all(counts["changed"] == 0 for counts in recap.values()), recap
+        assert {name: docker_inspect(name)["Id"] for name in containers_before} == containers_before
+    finally:
+        subprocess.run(["docker", "rmi", "-f", image], check=False, capture_output=True)

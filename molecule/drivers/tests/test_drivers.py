@@ -171,19 +171,21 @@ def test_secure_boot_on_stops_in_preflight():
 
 
 @contextlib.contextmanager
-def nvidia_smi_knob(name, content=""):
-    """SIMULATION: a file under /etc/llmops-simulation the stand-in nvidia-smi reads, for one test."""
+def simulated(path, content):
+    """SIMULATION: one file of the NVIDIA node's simulated hardware (a knob the stand-in
+    nvidia-smi reads, a sysfs value) set for one test, then put back as it was."""
     node = host(NVIDIA)
-    node.check_output("mkdir -p /etc/llmops-simulation && echo '%s' > /etc/llmops-simulation/%s" % (content, name))
+    before = node.file(path).content_string if node.file(path).exists else None
+    node.check_output("mkdir -p %s && printf '%%s\\n' '%s' > %s" % (os.path.dirname(path), content, path))
     try:
         yield
     finally:
-        node.check_output("rm -f /etc/llmops-simulation/%s" % name)
+        node.check_output("printf '%%s' '%s' > %s" % (before, path) if before is not None else "rm -f %s" % path)
 
 
 def test_a_gpu_fallen_off_the_bus_stops_in_preflight_with_the_evidence():
     # The stand-in prints the captured line of a lost GPU after the others' rows and exits 15.
-    with nvidia_smi_knob("nvidia-smi-gpu-lost"):
+    with simulated("/etc/llmops-simulation/nvidia-smi-gpu-lost", ""):
         rc, output, recap = converge()
     assert_refused(rc, output, recap, "On %s: nvidia-smi exit 15 (a GPU has fallen off the bus" % NVIDIA,
                    "GPU is lost.", "7 of the 8 GPU(s) on the PCI bus answered; GPU 0000:2a:00.0",
@@ -191,12 +193,19 @@ def test_a_gpu_fallen_off_the_bus_stops_in_preflight_with_the_evidence():
 
 
 def test_mig_mode_stops_in_preflight_unless_allowed():
-    with nvidia_smi_knob("nvidia-smi-mig", "0 3"):
+    with simulated("/etc/llmops-simulation/nvidia-smi-mig", "0 3"):
         rc, output, recap = converge()
         assert_refused(rc, output, recap, "On %s: GPU 0 (0000:18:00.0) has MIG mode enabled" % NVIDIA,
                        "GPU 3 (0000:5d:00.0) has MIG mode enabled", "llmops_nvidia_mig_allowed: true")
         rc, output, recap = converge("llmops_nvidia_mig_allowed=true")
     assert rc == 0 and all(changed == 0 for changed, _failed in recap.values()), output[-3000:]
+
+
+def test_an_erdma_interface_at_mtu_1500_stops_in_preflight():
+    with simulated(SIMULATION + "/sys/class/net/eth1/mtu", "1500"):
+        rc, output, recap = converge()
+    assert_refused(rc, output, recap, "On %s: erdma_0 carries eth1 with MTU 1500" % NVIDIA,
+                   "ip link set eth1 mtu 8500", "erdma_mtu_check: false")
 
 
 def test_iommu_on_stops_the_vastai_install_in_preflight():

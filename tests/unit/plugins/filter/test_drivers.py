@@ -278,6 +278,20 @@ def test_erdma_verify():
         "On gpu1: 1 eRDMA NIC(s) on the PCI bus but 0 RDMA device(s) with the erdma driver (none)"]
 
 
+def test_an_erdma_interface_at_neither_8500_nor_1400_is_refused_before_and_after_installing():
+    host = with_(HOST, erdma_devices=["erdma_0"], modules={"erdma": {"loaded": True, "parameters": {"compat_mode": "Y"}}},
+                 erdma_links={"erdma_0": {"netdev": "eth1", "mtu": 1500}})
+    [problem] = drivers.erdma_mtu_problems("gpu1", host)
+    assert problem.startswith("On gpu1: erdma_0 carries eth1 with MTU 1500; with NCCL's LL128 protocol eRDMA needs MTU 8500")
+    assert "ip link set eth1 mtu 8500" in problem and "NCCL_PROTO: '^LL128'" in problem
+    assert drivers.erdma_problems("gpu1", ERDMA, host, {"source": "distribution"}, False) == [problem]
+    text = (FIXTURES / "erdma" / "ibv_devinfo.txt").read_text()
+    assert drivers.erdma_verify_problems("gpu1", ERDMA, host, text, True) == [problem]
+    assert drivers.erdma_verify_problems("gpu1", ERDMA, host, text, True, mtu_check=False) == []
+    for mtu in (8500, 1400, None):  # None: sysfs does not say (erdma not loaded yet)
+        assert drivers.erdma_mtu_problems("gpu1", with_(host, erdma_links={"erdma_0": {"netdev": "eth1", "mtu": mtu}})) == []
+
+
 def test_summary_and_unit_states():
     assert drivers.unit_states(["a", "b"], "active\ninactive\n") == {"a": "active", "b": "inactive"}
     assert drivers.unit_states(["a", "b"], "") == {"a": "unknown", "b": "unknown"}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.llmops.inference.plugins.filter.preflight import explain_argument_errors, failed_checks, gpu_health_problems
+from ansible_collections.llmops.inference.plugins.filter.preflight import (
+    explain_argument_errors, failed_checks, gpu_health_problems, serving_image_problems)
 
 OPTIONS = {
     "vllm_serve": {
@@ -110,3 +111,19 @@ def test_mig_is_refused_unless_the_inventory_allows_it():
 def test_healthy_cpu_and_older_facts_have_no_problem():
     assert gpu_health_problems({"health": {"problems": [], "mig": [], "warnings": ["GPU 3 has row remaps pending"]}}, "h") == []
     assert gpu_health_problems({"vendor": "cpu"}, "h") == [] and gpu_health_problems(None, "h") == []
+
+
+PROBE = {"present": True, "probe": {"python": "3.12.3", "vllm": "0.32.0", "ray": "2.60.0", "torch": "2.10.0",
+                                    "torch_cuda": "13.0", "erdma_provider": False}}
+
+
+def test_the_image_needs_follow_the_plan_and_the_nodes_driver():
+    plan = {"profile": "nvidia", "image": "vllm/vllm-openai:v0.32.0"}
+    answering = {"driver": {"answered": True, "version": "570.133.20"}, "erdma_nic_count": 2}
+    found = serving_image_problems(PROBE, "gpu-1", plan, answering, "580")
+    assert len(found) == 2 and "the node's driver is 570.133.20" in found[0] and "erdma verbs provider" in found[1]
+    # A driver not installed yet: the branch the drivers phase installs.
+    assert serving_image_problems(PROBE, "gpu-1", plan, {"driver": {"answered": False}}, "580") == []
+    assert "the node's driver is 570" in serving_image_problems(PROBE, "gpu-1", plan, {"driver": {"answered": False}}, "570")[0]
+    # CPU: neither the driver nor eRDMA matters.
+    assert serving_image_problems(PROBE, "cpu-1", dict(plan, profile="cpu"), answering) == []

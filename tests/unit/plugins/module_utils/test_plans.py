@@ -164,7 +164,7 @@ def test_the_ray_backend_api_server_is_a_driver_on_the_heads_ray_node():
     assert spec["env"] == {
         "VLLM_HOST_IP": "10.0.0.11", "NCCL_SOCKET_IFNAME": "eth1", "GLOO_SOCKET_IFNAME": "eth1",
         "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1",
-        "NCCL_IB_DISABLE": "0", "NCCL_IB_GID_INDEX": "1", "NCCL_NET_GDR_LEVEL": "5", "NCCL_P2P_LEVEL": "5",
+        "NCCL_IB_DISABLE": "0", "NCCL_IB_GID_INDEX": "1", "NCCL_NET_GDR_LEVEL": "SYS", "NCCL_P2P_LEVEL": "SYS",
         "NCCL_IB_HCA": "erdma",
         "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": "/etc/llmops/ray-auth-token", "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_ADDRESS": "auto"}

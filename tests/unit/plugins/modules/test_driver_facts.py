@@ -49,6 +49,9 @@ def tree(tmp_path):
     os.symlink(str(sysfs / "bus/pci/drivers/erdma"), str(nic / "driver"))
     (sysfs / "class/infiniband/erdma_0").mkdir(parents=True)
     os.symlink(str(nic), str(sysfs / "class/infiniband/erdma_0/device"))
+    write(sysfs, "class/infiniband/erdma_0/ports/1/gid_attrs/ndevs/0", "\n")
+    write(sysfs, "class/infiniband/erdma_0/ports/1/gid_attrs/ndevs/1", "eth1\n")
+    write(sysfs, "class/net/eth1/mtu", "8500\n")
     return {"sysfs_path": str(sysfs), "proc_path": str(proc)}
 
 
@@ -71,6 +74,7 @@ def test_reads_firmware_modules_packages_and_devices(commands, tree, run_module)
     assert facts["packages"] == {"nvidia-open": {"version": "580.95.05-1", "held": True}}
     assert facts["available"] == {"nvidia-open": ["580.95.05-1"], "x": []}
     assert facts["erdma_devices"] == ["erdma_0"]
+    assert facts["erdma_links"] == {"erdma_0": {"netdev": "eth1", "mtu": 8500}}
     assert facts["package_manager"] == "apt"
     assert ["/usr/bin/dpkg-query", "-W", "-f", "${Package}\\t${Version}\\t${Status}\\n", "nvidia-open", "x"] in commands["calls"]
     assert ["/usr/bin/apt-cache", "madison", "nvidia-open", "x"] in commands["calls"]

@@ -1,0 +1,61 @@
+"""What a serving image carries against what the plan needs (module_utils/_images.py), and the
+probe script itself run by this interpreter."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from ansible_collections.llmops.inference.plugins.module_utils import _images as images
+
+VLLM_032 = {"python": "3.12.3", "vllm": "0.32.0", "ray": None, "torch": "2.10.0", "torch_cuda": "13.0",
+            "erdma_provider": False}
+NEEDS = {"ray": True, "driver": "580.95.05", "erdma": False}
+
+
+def problems(probe=None, **needs):
+    return images.image_problems({"present": True, "probe": dict(VLLM_032, **(probe or {}))}, "gpu-1",
+                                 "vllm/vllm-openai:v0.32.0", dict(NEEDS, **needs))
+
+
+def test_upstreams_image_without_ray_is_refused_for_the_ray_cluster():
+    [problem] = problems()
+    assert problem.startswith("On gpu-1: the serving image vllm/vllm-openai:v0.32.0 has no Ray")
+    assert "pip install ray[default]==<version>" in problem
+    assert problems({"ray": "2.60.0"}) == []
+    assert problems(ray=False) == []
+
+
+def test_a_cuda_13_image_on_branch_570_is_refused_naming_the_branch_it_needs():
+    [problem] = problems({"ray": "2.60.0"}, driver="570.133.20")
+    assert "is built for CUDA 13.0, which needs NVIDIA driver branch 580 or later; the node's driver is 570.133.20" in problem
+    assert "set nvidia_driver_branch to 580 or later, or name an image built for CUDA 12" in problem
+    assert problems({"ray": "2.60.0", "torch_cuda": "12.8"}, driver="535") == []
+    assert problems({"ray": "2.60.0"}, driver="") == []  # not an NVIDIA node
+
+
+def test_eRDMA_nics_need_the_erdma_verbs_provider_in_the_image():
+    [problem] = problems({"ray": "2.60.0"}, erdma=True)
+    assert "has no erdma verbs provider (rdma-core 42 or later)" in problem
+    assert problems({"ray": "2.60.0", "erdma_provider": True}, erdma=True) == []
+
+
+def test_an_image_not_held_yet_or_failing_its_probe():
+    assert images.image_problems({"present": False}, "h", "img:1", NEEDS) == []
+    [problem] = images.image_problems({"present": True, "error": "exit 127: python3: not found"}, "h", "img:1", NEEDS)
+    assert problem.startswith("On h: the serving image img:1 could not be probed: exit 127")
+    assert "has no vLLM" in problems({"vllm": None, "ray": "2.60.0"})[0]
+
+
+def test_driver_branches_and_cuda_majors():
+    assert [images.cuda_major_for_driver(v) for v in ("580.95.05", "575", "535.247.01", "470", "", None)] == [
+        13, 12, 12, 11, None, None]
+
+
+def test_the_probe_script_answers_with_the_standard_library_alone():
+    completed = subprocess.run([sys.executable, "-I", "-c", images.PROBE_SCRIPT], capture_output=True, text=True,
+                               check=True)
+    answer = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert answer["python"] == "%d.%d.%d" % sys.version_info[:3]
+    assert set(answer) == {"python", "vllm", "ray", "torch", "torch_cuda", "erdma_provider"}
