@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.llmops.inference.plugins.module_utils._drivers import (
     SUPPORTED_OS_TEXT,
     NVIDIA_LAST_PRE_TURING_BRANCH,
@@ -236,7 +238,7 @@ ERDMA_SAFE_MTUS = (1400, 8500)
 def erdma_mtu_problems(host, driver_host, check=True):
     """An eRDMA interface whose MTU is neither 1400 nor 8500, with the fix; nothing when the
     check is off or sysfs does not say (the erdma driver not loaded yet)."""
-    if not check:
+    if not boolean(check, strict=False):
         return []
     return ["On %s: %s carries %s with MTU %d; with NCCL's LL128 protocol eRDMA needs MTU 8500 (jumbo frames) or "
             "1400, and another MTU can corrupt data. Fix: ip link set %s mtu 8500 and keep it in the interface's "
@@ -248,8 +250,11 @@ def erdma_mtu_problems(host, driver_host, check=True):
 
 
 def erdma_problems(host, accelerators, driver_host, settings, signed):
-    """Every reason to refuse an eRDMA node before anything changes (settings: source,
-    installer_package, installer_checksum, mtu_check)."""
+    """Every reason to refuse an eRDMA node before anything changes.
+
+    settings: erdma_source, erdma_installer_package, erdma_installer_checksum and erdma_mtu_check
+    as source, installer_package, installer_checksum and mtu_check.
+    """
     source = settings.get("source", "auto")
     package = settings.get("installer_package") or ""
     module = (driver_host.get("modules") or {}).get("erdma") or {}

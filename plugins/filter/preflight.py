@@ -109,10 +109,14 @@ def serving_image_problems(probe, host, plan, accelerators, driver_branch=""):
     """
     nvidia = plan.get("profile") == "nvidia"
     driver = (accelerators or {}).get("driver") or {}
+    # The newer of the driver the node runs and the branch the drivers phase installs: a node
+    # on 570 about to get 580 is judged by 580.
+    versions = [str(version) for version in (driver.get("version") if driver.get("answered") else "", driver_branch)
+                if str(version or "").split(".", maxsplit=1)[0].isdigit()]
     needs = {
         # The cluster phase forms the Ray cluster with the serving image on every node.
         "ray": True,
-        "driver": (driver.get("version") if driver.get("answered") else driver_branch) if nvidia else "",
+        "driver": max(versions, key=lambda version: int(version.split(".", maxsplit=1)[0])) if nvidia and versions else "",
         "erdma": nvidia and int((accelerators or {}).get("erdma_nic_count") or 0) > 0,
     }
     return image_problems(probe or {}, host, plan.get("image", ""), needs)

@@ -60,12 +60,16 @@ NVIDIA_SMI_EXIT_CODES = {
     12: "the NVML library was not found", 13: "a function is missing from NVML",
     14: "a GPU's infoROM is corrupted", 15: "a GPU has fallen off the bus or is otherwise inaccessible",
     18: "the driver and its library differ in version (reboot onto the new driver)",
-    TIMED_OUT_RC: "nvidia-smi did not answer in time (a wedged GPU)", 255: "another or an internal driver error",
+    TIMED_OUT_RC: "nvidia-smi did not answer in time (a wedged GPU)", 137: "nvidia-smi did not answer in time and was killed",
+    255: "another or an internal driver error",
 }
-# States the drivers phase repairs (installs the driver, loads it, reboots onto it): until
-# then the plan counts the GPUs on the PCI bus. Any other failure counts only the GPUs that
-# answered, and preflight refuses the node with the evidence.
-NVIDIA_REPAIRABLE_STATES = ("not_installed", "driver_unreachable", "driver_library_mismatch")
+# coreutils' timeout exits 137 when it had to kill the command after --kill-after.
+KILLED_RC = 137
+# A GPU that fell off the bus, or an nvidia-smi that hangs: no driver install repairs these, so
+# the plan counts only the GPUs that answered and preflight refuses the node with the evidence.
+# Any other failure (no driver, not loaded, awaiting a reboot, a half-installed library) the
+# drivers phase may repair: until then the plan counts the GPUs on the PCI bus.
+NVIDIA_SICK_STATES = ("gpu_lost", "timeout")
 _LOST_GPU_LINE = re.compile(r"^Unable to determine the device handle for GPU\s*(?P<bus_id>[0-9A-Fa-f]+:[0-9A-Fa-f:.]+):\s*(?P<reason>.+?)\s*$")
 _NVIDIA_UNREACHABLE_TEXT = "couldn't communicate with the nvidia driver"
 _NOT_AVAILABLE = ("[N/A]", "N/A", "[Not Supported]", "[Unknown Error]", "[Insufficient Permissions]", "")
@@ -219,7 +223,7 @@ def nvidia_smi_failure(rc, stdout, stderr):
         state = "driver_unreachable"
     elif rc == 18 or "driver/library version mismatch" in text.lower():
         state = "driver_library_mismatch"
-    elif rc == TIMED_OUT_RC:
+    elif rc in (TIMED_OUT_RC, KILLED_RC):
         state = "timeout"
     elif rc == 15 or parse_lost_gpus(text):
         state = "gpu_lost"
@@ -232,16 +236,16 @@ def nvidia_smi_failure(rc, stdout, stderr):
 
 def nvidia_health(driver, pci_count):
     """What makes a node's NVIDIA GPUs unfit to plan on, each with its evidence: {problems,
-    mig, warnings}. problems: nvidia-smi failed in a way no driver install repairs (a lost GPU,
-    a timeout); mig: GPUs in MIG mode (refused unless the inventory allows MIG); warnings:
-    pending row remaps or retired pages (a GPU reset applies them).
+    mig, warnings}. problems: a lost GPU or a timeout (no driver install repairs them); mig:
+    GPUs in MIG mode (refused unless the inventory allows MIG); warnings: pending row remaps
+    or retired pages (a GPU reset applies them).
 
     driver: query_nvidia's answer, None on a node without NVIDIA GPUs.
     """
     health = {"problems": [], "mig": [], "warnings": []}
-    if not driver or driver.get("state") in NVIDIA_REPAIRABLE_STATES:
+    if not driver:
         return health
-    if not driver.get("answered"):
+    if driver.get("state") in NVIDIA_SICK_STATES:
         health["problems"].append("%s; %d of the %d GPU(s) on the PCI bus answered%s" % (
             driver.get("message") or driver.get("state"), len(driver.get("devices") or []), pci_count,
             "".join("; GPU %s: %s" % (gpu["bus_id"], gpu["reason"]) for gpu in driver.get("lost") or [])))
@@ -288,8 +292,8 @@ def summarize(pci, nvidia=None, vastai=None):
 
     pci: classify_pci_devices() output. nvidia / vastai: the driver's answer, or None when
     that vendor has no device. The usable count is what the driver sees when it answers,
-    otherwise what PCI shows (drivers not installed or not loaded yet); an NVIDIA driver that
-    failed in any other way (a lost GPU, a timeout) counts only the GPUs that answered.
+    otherwise what PCI shows (drivers not installed, not loaded or broken yet); a lost GPU or
+    an nvidia-smi that timed out counts only the GPUs that answered.
     """
     nvidia_driver = nvidia if pci["nvidia_gpus"] else None
     if pci["nvidia_gpus"]:
@@ -300,7 +304,7 @@ def summarize(pci, nvidia=None, vastai=None):
         vendor, pci_devices, driver = "cpu", [], None
     driver = driver or {"state": "absent" if vendor == "cpu" else "not_installed", "answered": False, "devices": []}
     # A sick NVIDIA node is planned on the GPUs that answered, never on the PCI count.
-    counts_answers = driver["answered"] or (vendor == "nvidia" and driver["state"] not in NVIDIA_REPAIRABLE_STATES)
+    counts_answers = driver["answered"] or (vendor == "nvidia" and driver["state"] in NVIDIA_SICK_STATES)
     devices = driver["devices"] if counts_answers else pci_devices
     models = sorted({d.get("name") or d.get("card_model") for d in devices if d.get("name") or d.get("card_model")})
     memories = [d["memory_total_mib"] for d in devices if d.get("memory_total_mib")]

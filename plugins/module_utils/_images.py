@@ -78,14 +78,14 @@ def image_problems(probe, host, image, needs):
     cuda = found.get("torch_cuda")
     cuda_major = int(cuda.split(".")[0]) if cuda and cuda.split(".")[0].isdigit() else None
     if driver_major is not None and cuda_major is not None and cuda_major > driver_major:
-        oldest = next(branch for branch, major in CUDA_MAJOR_BY_DRIVER_BRANCH if major == cuda_major) \
-            if cuda_major in [major for _branch, major in CUDA_MAJOR_BY_DRIVER_BRANCH] else "a newer"
-        problems.append("%s is built for CUDA %s, which needs NVIDIA driver branch %s or later; the node's driver is "
-                        "%s. Fix: set nvidia_driver_branch to %s or later, or name an image built for CUDA %s."
-                        % (where, cuda, oldest, needs["driver"], oldest, driver_major))
+        oldest = {major: branch for branch, major in CUDA_MAJOR_BY_DRIVER_BRANCH}.get(cuda_major)
+        needed = "NVIDIA driver branch %d or later" % oldest if oldest else "a newer NVIDIA driver than this collection knows"
+        other = "an image built for CUDA %d" % driver_major if driver_major else "an image for this driver"
+        problems.append("%s is built for CUDA %s, which needs %s; the node's driver is %s. Fix: %s, or name %s."
+                        % (where, cuda, needed, needs["driver"],
+                           "set nvidia_driver_branch to %d or later" % oldest if oldest else "upgrade the driver", needed and other))
     if needs.get("erdma") and not found.get("erdma_provider"):
         problems.append("%s has no erdma verbs provider (rdma-core 42 or later), so NCCL in it would fall back to "
                         "sockets over the eRDMA NICs. Fix: name an image with rdma-core 42+ (ibv_devices lists "
-                        "erdma_0 in it), or set ray_cluster_fabric_check: false to serve over sockets knowingly."
-                        % where)
+                        "erdma_0 in it)." % where)
     return problems

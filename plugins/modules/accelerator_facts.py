@@ -19,9 +19,9 @@ description:
     C(/dev/vacc*) nodes, C(/dev/vastai*_version) and, when on PATH or under C(/opt/va*), C(vasmi).
   - A missing tool or a broken driver (for example nvidia-smi exit code 9) is reported in
     RV(accelerators.driver), never raised as a traceback. A driver that is missing, not
-    loaded or awaiting a reboot counts the GPUs on the PCI bus (the drivers phase repairs
-    it); any other failure (exit code 15, a GPU fell off the bus; a timeout) counts only the
-    GPUs that answered and is named in RV(accelerators.health).
+    loaded, awaiting a reboot or otherwise broken counts the GPUs on the PCI bus (the drivers
+    phase may repair it); a GPU that fell off the bus (exit code 15) or an nvidia-smi that
+    timed out counts only the GPUs that answered and is named in RV(accelerators.health).
   - Reads each GPU's MIG mode and pending row remaps and retired pages
     (C(mig.mode.current), C(remapped_rows.pending), C(retired_pages.pending)) into
     RV(accelerators.health).
@@ -71,8 +71,9 @@ options:
     default: /proc
   tool_timeout:
     description:
-      - Seconds each C(nvidia-smi) call may take (under coreutils' C(timeout)); a wedged GPU
-        can hang it. A call that runs out reports driver state C(timeout). V(0) waits forever.
+      - Seconds each C(nvidia-smi) or C(vasmi) call may take (under coreutils' C(timeout)); a
+        wedged GPU can hang it. A call that runs out reports driver state C(timeout). V(0) waits
+        forever.
     type: int
     default: 60
 extends_documentation_fragment:
@@ -108,8 +109,8 @@ accelerators:
       sample: nvidia
     count:
       description:
-        - Usable accelerators - the driver's count when it answers, the PCI count while the
-          driver is missing, not loaded or awaiting a reboot, else the GPUs that answered.
+        - Usable accelerators - the driver's count when it answers, the GPUs that answered
+          when one fell off the bus or nvidia-smi timed out, else the PCI count.
       type: int
       sample: 8
     pci_count:

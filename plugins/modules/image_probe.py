@@ -13,8 +13,8 @@ description:
     (C(docker run --rm --network none --entrypoint python3)) that reads the versions of
     vLLM, Ray and torch from their package metadata (nothing heavy is imported), torch's
     CUDA version, and whether the erdma verbs provider of rdma-core is installed.
-  - The answer is kept per image ID under O(cache_dir), so a rerun on the same image starts
-    no container. A node without the image reports RV(present) false and runs nothing.
+  - The answer is kept per image ID (and version of the probe) under O(cache_dir), so a rerun
+    on the same image starts no container; an unreadable cache file is probed again. A node without the image reports RV(present) false and runs nothing.
   - Changes nothing the operator has (the cache file is the module's own).
 author:
   - llmops.inference maintainers (@llmops)
@@ -69,6 +69,7 @@ cached:
   type: bool
 """
 
+import hashlib
 import json
 import os
 
@@ -94,11 +95,15 @@ def main():
     if rc != 0:
         module.exit_json(**result)
     result.update(present=True, image_id=out.strip())
-    cache = os.path.join(params["cache_dir"], result["image_id"].replace(":", "-") + ".json") if params["cache_dir"] else ""
-    if cache and os.path.isfile(cache):
+    # Keyed by image and by the probe script: a changed script reads every image again.
+    key = "%s-%s.json" % (result["image_id"].replace(":", "-"), hashlib.sha256(PROBE_SCRIPT.encode()).hexdigest()[:12])
+    cache = os.path.join(params["cache_dir"], key) if params["cache_dir"] else ""
+    try:
         with open(cache) as handle:
             result.update(probe=json.load(handle), cached=True)
         module.exit_json(**result)
+    except (OSError, ValueError):
+        pass  # no cache, or an unreadable one: probe again
     argv = [docker, "run", "--rm", "--network", "none", "--entrypoint", "python3", params["image"], "-c", PROBE_SCRIPT]
     timeout = module.get_bin_path("timeout")
     rc, out, err = module.run_command(([timeout, "--kill-after=5", str(params["timeout"])] if timeout else []) + argv)
@@ -112,8 +117,9 @@ def main():
         module.exit_json(**result)
     if cache and not module.check_mode:
         os.makedirs(params["cache_dir"], mode=0o755, exist_ok=True)
-        with open(cache, "w") as handle:
+        with open(cache + ".tmp", "w") as handle:
             json.dump(result["probe"], handle)
+        os.replace(cache + ".tmp", cache)  # whole or absent, never half written
     module.exit_json(**result)
 
 

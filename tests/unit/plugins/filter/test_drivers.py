@@ -288,6 +288,7 @@ def test_an_erdma_interface_at_neither_8500_nor_1400_is_refused_before_and_after
     text = (FIXTURES / "erdma" / "ibv_devinfo.txt").read_text()
     assert drivers.erdma_verify_problems("gpu1", ERDMA, host, text, True) == [problem]
     assert drivers.erdma_verify_problems("gpu1", ERDMA, host, text, True, mtu_check=False) == []
+    assert drivers.erdma_verify_problems("gpu1", ERDMA, host, text, True, mtu_check="false") == []  # -e erdma_mtu_check=false
     for mtu in (8500, 1400, None):  # None: sysfs does not say (erdma not loaded yet)
         assert drivers.erdma_mtu_problems("gpu1", with_(host, erdma_links={"erdma_0": {"netdev": "eth1", "mtu": mtu}})) == []
 

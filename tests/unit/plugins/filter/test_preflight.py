@@ -120,10 +120,12 @@ PROBE = {"present": True, "probe": {"python": "3.12.3", "vllm": "0.32.0", "ray":
 def test_the_image_needs_follow_the_plan_and_the_nodes_driver():
     plan = {"profile": "nvidia", "image": "vllm/vllm-openai:v0.32.0"}
     answering = {"driver": {"answered": True, "version": "570.133.20"}, "erdma_nic_count": 2}
-    found = serving_image_problems(PROBE, "gpu-1", plan, answering, "580")
+    found = serving_image_problems(PROBE, "gpu-1", plan, answering, "")
     assert len(found) == 2 and "the node's driver is 570.133.20" in found[0] and "erdma verbs provider" in found[1]
     # A driver not installed yet: the branch the drivers phase installs.
     assert serving_image_problems(PROBE, "gpu-1", plan, {"driver": {"answered": False}}, "580") == []
+    # A node on 570 that the drivers phase takes to 580 is judged by 580.
+    assert serving_image_problems(PROBE, "gpu-1", plan, dict(answering, erdma_nic_count=0), "580") == []
     assert "the node's driver is 570" in serving_image_problems(PROBE, "gpu-1", plan, {"driver": {"answered": False}}, "570")[0]
     # CPU: neither the driver nor eRDMA matters.
     assert serving_image_problems(PROBE, "cpu-1", dict(plan, profile="cpu"), answering) == []

@@ -107,6 +107,7 @@ def test_unknown_failure_keeps_the_text_and_names_the_exit_code():
         "nvidia-smi exit 2 (a bad argument): Invalid combination of input arguments",
     )
     assert acc.nvidia_smi_failure(124, "", "") == ("timeout", "nvidia-smi exit 124 (nvidia-smi did not answer in time (a wedged GPU))")
+    assert acc.nvidia_smi_failure(137, "", "")[0] == "timeout"  # killed after --kill-after
 
 
 def test_a_lost_gpu_line_is_not_a_row():
@@ -124,7 +125,7 @@ def test_health_fields_read_yes_no_and_not_available():
 
 
 def test_a_driver_the_drivers_phase_repairs_is_no_health_problem():
-    for state in acc.NVIDIA_REPAIRABLE_STATES:
+    for state in ("not_installed", "driver_unreachable", "driver_library_mismatch", "error", "unparsable"):
         assert acc.nvidia_health({"state": state, "answered": False, "devices": []}, 8) == {"problems": [], "mig": [], "warnings": []}
     assert acc.nvidia_health(None, 0) == {"problems": [], "mig": [], "warnings": []}
 

@@ -35,6 +35,15 @@ def test_a_cuda_13_image_on_branch_570_is_refused_naming_the_branch_it_needs():
     assert problems({"ray": "2.60.0"}, driver="") == []  # not an NVIDIA node
 
 
+def test_cuda_majors_the_collection_does_not_know_are_worded_plainly():
+    [newer] = problems({"ray": "2.60.0", "torch_cuda": "14.0"}, driver="580.95.05")
+    assert "needs a newer NVIDIA driver than this collection knows; the node's driver is 580.95.05. Fix: upgrade the driver, " \
+           "or name an image built for CUDA 13." in newer
+    [old] = problems({"ray": "2.60.0", "torch_cuda": "12.4"}, driver="418.67")
+    assert "needs NVIDIA driver branch 525 or later; the node's driver is 418.67. Fix: set nvidia_driver_branch to 525 or " \
+           "later, or name an image for this driver." in old
+
+
 def test_eRDMA_nics_need_the_erdma_verbs_provider_in_the_image():
     [problem] = problems({"ray": "2.60.0"}, erdma=True)
     assert "has no erdma verbs provider (rdma-core 42 or later)" in problem

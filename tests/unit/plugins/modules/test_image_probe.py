@@ -51,3 +51,15 @@ def test_a_failed_probe_reports_its_exit_and_output(run_module, docker):
     docker["answers"] = [(0, "sha256:abc\n", ""), (127, "", "exec: \"python3\": executable file not found in $PATH\n")]
     result, failed = run_module(image_probe.main, {"image": "haproxy:3.0.5"})
     assert not failed and result["error"].startswith("exit 127: exec: \"python3\"") and "probe" not in result
+
+
+def test_a_broken_cache_file_is_probed_again(tmp_path, run_module, docker):
+    folder = tmp_path / "images"
+    docker["answers"] = [(0, "sha256:abc\n", ""), (0, json.dumps(ANSWER) + "\n", "")]
+    run_module(image_probe.main, {"image": "x:1", "cache_dir": str(folder)})
+    [cache] = list(folder.iterdir())
+    assert cache.name.startswith("sha256-abc-") and json.loads(cache.read_text()) == ANSWER
+    cache.write_text('{"python": ')  # cut off
+    docker["answers"] = [(0, "sha256:abc\n", ""), (0, json.dumps(ANSWER) + "\n", "")]
+    result, failed = run_module(image_probe.main, {"image": "x:1", "cache_dir": str(folder)})
+    assert not failed and result["cached"] is False and result["probe"] == ANSWER
