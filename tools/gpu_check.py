@@ -159,11 +159,10 @@ def main(argv):
     pci = accelerators.classify_pci_devices(accelerators.read_pci_devices("/sys"))
     driver = None
     if pci["nvidia_gpus"] and nvidia_smi:
-        rc, out, err = outputs["query-gpu"]
-        for gpu in parsed["gpus"]:
-            gpu.update(parsed["health"].get(gpu["index"], {}))
-        driver = {"state": "ok", "answered": True, "devices": parsed["gpus"]} if rc == 0 else dict(
-            zip(("state", "message"), parsed["failure"]), answered=False, devices=parsed["gpus"], lost=parsed["lost"])
+        # As accelerator_facts builds it, from the same runs.
+        driver = accelerators.nvidia_query_answer(*outputs["query-gpu"])
+        if driver["answered"]:
+            accelerators.add_nvidia_details(driver, outputs["list"][:2], outputs["query-health"][:2])
     parsed["accelerators"] = accelerators.summarize(pci, nvidia=driver)
     folder.say("accelerators: %s x %s (PCI %s), driver %s, health %s" % (
         parsed["accelerators"]["count"], parsed["accelerators"]["models"], parsed["accelerators"]["pci_count"],

@@ -10,6 +10,7 @@ import re
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.llmops.inference.plugins.module_utils._images import driver_branch as branch_of
 from ansible_collections.llmops.inference.plugins.module_utils._images import image_problems
 
 # Ansible's internal type names in its messages, e.g. <class '..._AnsibleTaggedList'>: "list".
@@ -111,12 +112,12 @@ def serving_image_problems(probe, host, plan, accelerators, driver_branch=""):
     driver = (accelerators or {}).get("driver") or {}
     # The newer of the driver the node runs and the branch the drivers phase installs: a node
     # on 570 about to get 580 is judged by 580.
-    versions = [str(version) for version in (driver.get("version") if driver.get("answered") else "", driver_branch)
-                if str(version or "").split(".", maxsplit=1)[0].isdigit()]
+    versions = [version for version in (driver.get("version") if driver.get("answered") else "", driver_branch)
+                if branch_of(version) is not None]
     needs = {
         # The cluster phase forms the Ray cluster with the serving image on every node.
         "ray": True,
-        "driver": max(versions, key=lambda version: int(version.split(".", maxsplit=1)[0])) if nvidia and versions else "",
+        "driver": max(versions, key=branch_of) if nvidia and versions else "",
         "erdma": nvidia and int((accelerators or {}).get("erdma_nic_count") or 0) > 0,
     }
     return image_problems(probe or {}, host, plan.get("image", ""), needs)

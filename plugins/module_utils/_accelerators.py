@@ -234,6 +234,37 @@ def nvidia_smi_failure(rc, stdout, stderr):
     return state, "nvidia-smi exit %s (%s)%s" % (rc, meaning, ": " + " / ".join(evidence) if evidence else "")
 
 
+def nvidia_query_answer(rc, stdout, stderr):
+    """The driver's answer from the `--query-gpu=<NVIDIA_SMI_QUERY_FIELDS>` run: state ok with
+    its GPUs, or the failure's state and message. On exit 15 nvidia-smi still prints the GPUs
+    that answered: they are the devices, and the ones it could not reach are `lost`."""
+    try:
+        gpus = parse_nvidia_smi_gpus(stdout)
+    except ValueError as error:
+        if rc == 0:
+            return {"state": "unparsable", "answered": False, "devices": [], "message": str(error)}
+        gpus = []
+    if rc != 0:
+        state, message = nvidia_smi_failure(rc, stdout, stderr)
+        return {"state": state, "answered": False, "devices": gpus, "message": message, "rc": rc,
+                "lost": parse_lost_gpus("%s\n%s" % (stdout, stderr))}
+    versions = sorted({gpu["driver_version"] for gpu in gpus if gpu["driver_version"]})
+    return {"state": "ok", "answered": True, "devices": gpus,
+            "version": versions[0] if len(versions) == 1 else ",".join(versions) or None, "message": ""}
+
+
+def add_nvidia_details(answer, listing, health):
+    """Each answering GPU's MIG devices (from the `-L` run) and health (from the
+    NVIDIA_SMI_HEALTH_FIELDS run); listing and health are (rc, stdout), a failed run adds none."""
+    mig_by_index = {gpu["index"]: gpu["mig_devices"] for gpu in parse_nvidia_smi_list(listing[1])} if listing[0] == 0 else {}
+    health_by_index = parse_nvidia_smi_health(health[1]) if health[0] == 0 else {}
+    for gpu in answer["devices"]:
+        gpu["mig_devices"] = mig_by_index.get(gpu["index"], [])
+        gpu.update(health_by_index.get(gpu["index"], {"mig_mode": None, "retired_pages_pending": None, "remapped_rows_pending": None}))
+    answer["mig_device_count"] = sum(len(gpu["mig_devices"]) for gpu in answer["devices"])
+    return answer
+
+
 def nvidia_health(driver, pci_count):
     """What makes a node's NVIDIA GPUs unfit to plan on, each with its evidence: {problems,
     mig, warnings}. problems: a lost GPU or a timeout (no driver install repairs them); mig:

@@ -40,13 +40,18 @@ print(json.dumps({
 CUDA_MAJOR_BY_DRIVER_BRANCH = ((580, 13), (525, 12), (450, 11))
 
 
+def driver_branch(driver_version):
+    """The branch of a driver version ("570.133.20" or "570": 570); None when unknown."""
+    match = re.match(r"^\s*(\d+)", str(driver_version or ""))
+    return int(match.group(1)) if match else None
+
+
 def cuda_major_for_driver(driver_version):
     """The newest CUDA major version a driver (e.g. "570.133.20", or a branch "570") runs;
     None when the version is unknown."""
-    match = re.match(r"^\s*(\d+)", str(driver_version or ""))
-    if not match:
+    branch = driver_branch(driver_version)
+    if branch is None:
         return None
-    branch = int(match.group(1))
     return next((major for oldest, major in CUDA_MAJOR_BY_DRIVER_BRANCH if branch >= oldest), 0)
 
 

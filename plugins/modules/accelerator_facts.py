@@ -191,12 +191,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.llmops.inference.plugins.module_utils._accelerators import (
     NVIDIA_SMI_HEALTH_FIELDS,
     NVIDIA_SMI_QUERY_FIELDS,
+    add_nvidia_details,
     classify_pci_devices,
-    nvidia_smi_failure,
-    parse_lost_gpus,
-    parse_nvidia_smi_gpus,
-    parse_nvidia_smi_health,
-    parse_nvidia_smi_list,
+    nvidia_query_answer,
     parse_vasmi_memory,
     parse_vastai_version,
     read_pci_devices,
@@ -220,35 +217,12 @@ def query_nvidia(module, seconds):
     if not nvidia_smi:
         return {"state": "not_installed", "answered": False, "devices": [], "message": "nvidia-smi is not on PATH"}
     query = [nvidia_smi, "--query-gpu=%s" % ",".join(NVIDIA_SMI_QUERY_FIELDS), "--format=csv,noheader,nounits"]
-    rc, stdout, stderr = run_bounded(module, query, seconds)
-    try:
-        gpus = parse_nvidia_smi_gpus(stdout)
-    except ValueError as error:
-        if rc == 0:
-            return {"state": "unparsable", "answered": False, "devices": [], "message": str(error)}
-        gpus = []
-    if rc != 0:
-        # On exit 15 nvidia-smi still prints the GPUs that answered: they are what the node has.
-        state, message = nvidia_smi_failure(rc, stdout, stderr)
-        return {"state": state, "answered": False, "devices": gpus, "message": message, "rc": rc,
-                "lost": parse_lost_gpus("%s\n%s" % (stdout, stderr))}
-    rc, stdout, _stderr = run_bounded(module, [nvidia_smi, "-L"], seconds)
-    mig_by_index = {gpu["index"]: gpu["mig_devices"] for gpu in parse_nvidia_smi_list(stdout)} if rc == 0 else {}
+    answer = nvidia_query_answer(*run_bounded(module, query, seconds))
+    if not answer["answered"]:
+        return answer
     health_query = [nvidia_smi, "--query-gpu=%s" % ",".join(NVIDIA_SMI_HEALTH_FIELDS), "--format=csv,noheader,nounits"]
-    rc, stdout, _stderr = run_bounded(module, health_query, seconds)
-    health_by_index = parse_nvidia_smi_health(stdout) if rc == 0 else {}
-    for gpu in gpus:
-        gpu["mig_devices"] = mig_by_index.get(gpu["index"], [])
-        gpu.update(health_by_index.get(gpu["index"], {"mig_mode": None, "retired_pages_pending": None, "remapped_rows_pending": None}))
-    versions = sorted({gpu["driver_version"] for gpu in gpus if gpu["driver_version"]})
-    return {
-        "state": "ok",
-        "answered": True,
-        "devices": gpus,
-        "version": versions[0] if len(versions) == 1 else ",".join(versions) or None,
-        "mig_device_count": sum(len(gpu["mig_devices"]) for gpu in gpus),
-        "message": "",
-    }
+    return add_nvidia_details(answer, run_bounded(module, [nvidia_smi, "-L"], seconds)[:2],
+                              run_bounded(module, health_query, seconds)[:2])
 
 
 def _node_index(path):
