@@ -7,6 +7,8 @@ SANDBOX_SUBNET=172.30.20.0/24
 SANDBOX_ROOT=/var/tmp/llmops-sandbox
 SANDBOX_HOSTS=(llmops-sandbox-head llmops-sandbox-worker)
 SANDBOX_HEAD=llmops-sandbox-head
+# A node with its own Docker engine (sandbox/images-node.sh), for the image copy between engines.
+SANDBOX_IMAGES_NODE=llmops-sandbox-images
 SANDBOX_MODEL=tiny-qwen
 # The local ModelScope hub the weights role fetches the model from (sandbox/model_hub.py).
 SANDBOX_HUB=llmops-sandbox-hub

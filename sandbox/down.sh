@@ -16,6 +16,7 @@ for node in "${SANDBOX_HOSTS[@]}"; do
     docker rm -f "$node" >/dev/null 2>&1 && log "removed $node" || true
 done
 docker rm -f "$SANDBOX_HUB" >/dev/null 2>&1 && log "removed $SANDBOX_HUB" || true
+"$root/sandbox/images-node.sh" down
 if docker network inspect "$SANDBOX_NETWORK" >/dev/null 2>&1; then
     docker network rm "$SANDBOX_NETWORK" >/dev/null && log "removed network $SANDBOX_NETWORK"
 fi

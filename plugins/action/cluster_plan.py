@@ -19,6 +19,8 @@ ARGUMENT_SPEC = dict(
     image=dict(type="str", default=""),
     images=dict(type="dict", default={}),
     registry_mirror=dict(type="str", default=""),
+    derive_image=dict(type="bool", default=True),
+    ray_requirement=dict(type="str", default=""),
 )
 OPTIONS = ("profile", "tensor_parallel_size", "pipeline_parallel_size", "instances", "nodes", "distributed_backend")
 
@@ -59,7 +61,8 @@ class ActionModule(ActionBase):
         left_out = [host for host in hosts if host not in reached and node_accelerators(hostvars[host]) is None]
         plan = cluster_plan(
             cluster_nodes(hosts, hostvars), {name: args[name] for name in OPTIONS},
-            {"image": args["image"], "images": args["images"], "registry_mirror": args["registry_mirror"]}, left_out)
+            {"image": args["image"], "images": args["images"], "registry_mirror": args["registry_mirror"],
+             "derive": args["derive_image"], "ray_requirement": args["ray_requirement"]}, left_out)
         result.update(plan, changed=False)
         if plan["problems"]:
             result.update(failed=True, msg="\n".join(plan["problems"]))

@@ -11,7 +11,7 @@ import re
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.llmops.inference.plugins.module_utils._images import driver_branch as branch_of
-from ansible_collections.llmops.inference.plugins.module_utils._images import image_problems
+from ansible_collections.llmops.inference.plugins.module_utils._images import image_problems, requirement_version
 
 # Ansible's internal type names in its messages, e.g. <class '..._AnsibleTaggedList'>: "list".
 INTERNAL_TYPE = re.compile(r"<class '(?:[\w.]*\.)?_?(?:AnsibleTagged)?(\w+)'>")
@@ -101,12 +101,13 @@ def gpu_health_problems(accelerators, host, mig_allowed=False):
     return problems
 
 
-def serving_image_problems(probe, host, plan, accelerators, driver_branch=""):
+def serving_image_problems(probe, host, plan, accelerators, driver_branch="", engine=False):
     """Why the serving image cannot serve the plan on this node, one message each with the fix.
 
     probe: the node's image_probe result; host: the node; plan: llmops_plan; accelerators:
     the node's llmops_accelerators fact; driver_branch: nvidia_driver_branch (the driver the
-    drivers phase installs, used while the node's own driver does not answer yet).
+    drivers phase installs, used while the node's own driver does not answer yet); engine:
+    the probe is of the engine image the serving image is derived from (Ray is added then).
     """
     nvidia = plan.get("profile") == "nvidia"
     driver = (accelerators or {}).get("driver") or {}
@@ -116,14 +117,54 @@ def serving_image_problems(probe, host, plan, accelerators, driver_branch=""):
                 if branch_of(version) is not None]
     needs = {
         # The cluster phase forms the Ray cluster with the serving image on every node.
-        "ray": True,
+        "ray": not engine,
         "driver": max(versions, key=branch_of) if nvidia and versions else "",
         "erdma": nvidia and int((accelerators or {}).get("erdma_nic_count") or 0) > 0,
     }
-    return image_problems(probe or {}, host, plan.get("image", ""), needs)
+    return image_problems(probe or {}, host, plan.get("engine_image" if engine else "image", ""), needs)
+
+
+def whole_number(value):
+    """value as an int (-e passes strings), None when it is not a whole number."""
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
+
+
+def image_build_problems(host, settings, cluster_hosts):
+    """Why the serving image's build settings cannot work, one message each with the fix.
+
+    settings: derive, ray_requirement, pip_find_links, pip_index_url, build_host, mirror_port,
+    timeout (the serving_image_* variables); cluster_hosts: groups['inference_cluster'].
+    """
+    problems = []
+    where = "On %s: " % host
+    if boolean(settings.get("derive"), strict=False):
+        if requirement_version(settings.get("ray_requirement")) is None:
+            problems.append(where + "serving_image_ray_requirement=%r is not one exact Ray version. Fix: set it like "
+                            "ray==2.60.0 (extras allowed: ray[default]==2.60.0), the Ray every node of the cluster runs."
+                            % settings.get("ray_requirement"))
+        if settings.get("pip_find_links") and settings.get("pip_index_url"):
+            problems.append(where + "serving_image_pip_find_links and serving_image_pip_index_url are both set. Fix: "
+                            "set one - a folder of wheels on the build node, or a package index.")
+        if settings.get("pip_find_links") and not str(settings["pip_find_links"]).startswith("/"):
+            problems.append(where + "serving_image_pip_find_links=%r is not an absolute path. Fix: name the folder of "
+                            "wheels on the build node by its absolute path." % settings["pip_find_links"])
+    if settings.get("build_host") and settings["build_host"] not in cluster_hosts:
+        problems.append(where + "serving_image_build_host=%r is not in inference_cluster. Fix: name one of %s, or leave "
+                        "it empty for the head." % (settings["build_host"], ", ".join(cluster_hosts)))
+    port = whole_number(settings.get("mirror_port"))
+    if port is None or not 1 <= port <= 65535:
+        problems.append(where + "serving_image_mirror_port=%r is not a port. Fix: a number from 1 to 65535, open between "
+                        "the nodes." % (settings.get("mirror_port"),))
+    if (whole_number(settings.get("timeout")) or 0) <= 0:
+        problems.append(where + "serving_image_timeout=%r is not a number of seconds. Fix: a whole number above 0."
+                        % (settings.get("timeout"),))
+    return problems
 
 
 class FilterModule:
     def filters(self):
         return {"explain_argument_errors": explain_argument_errors, "failed_checks": failed_checks,
-                "gpu_health_problems": gpu_health_problems, "serving_image_problems": serving_image_problems}
+                "gpu_health_problems": gpu_health_problems, "image_build_problems": image_build_problems, "serving_image_problems": serving_image_problems}

@@ -5,10 +5,16 @@
 PROBE_SCRIPT runs inside the image (the image_probe module starts it with `docker run`); it
 uses the standard library only and imports nothing heavy (vLLM and torch are read from their
 package metadata, not imported), so it answers in about a second. image_problems decides.
+
+An engine image that lacks Ray (upstream's vllm/vllm-openai since vLLM 0.18) gets Ray added at
+the cluster's pin: derived_image_name names that image by what goes into it, BUILD_SCRIPT is
+what runs inside the engine image to add it (the serving_image module commits the result).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 
 PROBE_SCRIPT = r"""
@@ -76,9 +82,9 @@ def image_problems(probe, host, image, needs):
         problems.append("%s has no vLLM. Fix: name a vLLM image in vllm_serve_images (or vllm_serve_image)." % where)
     if needs.get("ray") and not found.get("ray"):
         problems.append("%s has no Ray (vLLM dropped it from its dependencies in 0.18), and the cluster phase forms "
-                        "the Ray cluster with it. Fix: name an image with Ray at your cluster's version in "
-                        "vllm_serve_images, e.g. one built FROM %s with 'pip install ray[default]==<version>'."
-                        % (where, image))
+                        "the Ray cluster with it. Fix: set serving_image_derive: true (the collection then builds the "
+                        "image once with Ray at serving_image_ray_requirement and copies it to every node), or name an "
+                        "image with Ray at your cluster's version in vllm_serve_images." % where)
     driver_major = cuda_major_for_driver(needs.get("driver"))
     cuda = found.get("torch_cuda")
     cuda_major = int(cuda.split(".")[0]) if cuda and cuda.split(".")[0].isdigit() else None
@@ -94,3 +100,60 @@ def image_problems(probe, host, image, needs):
                         "sockets over the eRDMA NICs. Fix: name an image with rdma-core 42+ (ibv_devices lists "
                         "erdma_0 in it)." % where)
     return problems
+
+
+# Bumped whenever BUILD_SCRIPT changes what a derived image holds: the name changes with it.
+RECIPE_VERSION = 1
+
+# Runs in a container of the engine image as root: adds the Ray requirement ($1) with the
+# interpreter that has vLLM (python3 on PATH) through pip, or uv where the image has no pip
+# (uv-built virtual environments carry none). $2... are the installer's source arguments.
+# Nothing is installed when that Ray version is already there; the wheels the collection
+# copied in (/tmp/llmops-wheels) are removed before the container is committed.
+BUILD_SCRIPT = r"""
+set -eu
+requirement=$1; shift
+wanted=${requirement##*==}
+have=$(python3 -c 'import importlib.metadata as m; print(m.version("ray"))' 2>/dev/null || true)
+if [ "$have" = "$wanted" ]; then
+    echo "Ray $have is in the engine image already"
+elif python3 -m pip --version >/dev/null 2>&1; then
+    python3 -m pip install --no-cache-dir --disable-pip-version-check "$@" "$requirement"
+elif command -v uv >/dev/null 2>&1; then
+    uv pip install --no-cache --python "$(command -v python3)" "$@" "$requirement"
+else
+    echo "the engine image has neither pip nor uv for python3: name an image with Ray instead" >&2
+    exit 3
+fi
+rm -rf /tmp/llmops-wheels
+python3 -c 'import ray; print("Ray", ray.__version__, "imports")'
+"""
+
+
+def split_reference(reference):
+    """(repository, tag, digest) of an image reference: "vllm/vllm-openai:v0.32.0" gives
+    ("vllm/vllm-openai", "v0.32.0", ""); a reference with neither tag nor digest has tag latest."""
+    name, _at, digest = reference.partition("@")
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > slash:
+        return name[:colon], name[colon + 1:], digest
+    return name, "" if digest else "latest", digest
+
+
+def requirement_version(requirement):
+    """The exact version a pinned requirement names ("ray[default]==2.60.0": "2.60.0"), else None."""
+    match = re.match(r"^\s*ray(\[[A-Za-z0-9_,\s-]*\])?\s*==\s*([0-9][A-Za-z0-9.+!-]*)\s*$", requirement or "")
+    return match.group(2) if match else None
+
+
+def derived_image_name(engine_image, ray_requirement):
+    """The name of the image derived from engine_image with ray_requirement, by what goes into it:
+    llmops/<engine name>:<engine tag or digest>-ray<version>-<hash of engine, requirement, recipe>."""
+    repository, tag, digest = split_reference(engine_image)
+    origin = tag or digest.replace(":", "-")[:19]
+    content = json.dumps([engine_image, ray_requirement, RECIPE_VERSION, BUILD_SCRIPT])
+    suffix = "-ray%s-%s" % (requirement_version(ray_requirement) or "x", hashlib.sha256(content.encode()).hexdigest()[:10])
+    # A tag holds at most 128 characters of [A-Za-z0-9_.-].
+    tag_text = re.sub(r"[^A-Za-z0-9_.-]", "-", origin)[:128 - len(suffix)] + suffix
+    return "llmops/%s:%s" % (repository.rsplit("/", 1)[-1].lower(), tag_text)

@@ -10,6 +10,8 @@ label a rerun compares.
 
 from __future__ import annotations
 
+from ansible_collections.llmops.inference.plugins.module_utils._images import derived_image_name
+
 # Alibaba eRDMA: the NCCL settings of Alibaba Cloud's guide, only where eRDMA NICs exist. The
 # guide's levels are integers (5); NCCL maps 4 and 5 both to SYS (paths.cc, levelsOldToNew)
 # and documents the names, so the names are written.
@@ -140,10 +142,13 @@ def cluster_plan(cluster, options, images, left_out=()):
 
     cluster: the nodes of inference_cluster, head first, each with host, address, vendor,
     count, vcpus and erdma_nics (see resolve_plan). options: the serving options of
-    resolve_plan. images: image, images ({profile: image}), registry_mirror. left_out: nodes
+    resolve_plan. images: image, images ({profile: image}), registry_mirror, derive (bool),
+    ray_requirement. left_out: nodes
     of the cluster this run does not reach (--limit), whose facts are unknown.
 
-    Returns resolve_plan's keys, plus image, needs_ray (the backend drives the nodes through
+    Returns resolve_plan's keys, plus engine_image (the vLLM image named), image (what every
+    node runs: engine_image, or the image derived from it with Ray), image_derived,
+    ray_requirement, needs_ray (the backend drives the nodes through
     Ray), head, head_address, addresses ({host: private address}), each node's address and
     accelerators in nodes, and the problems, reported on the head.
     """
@@ -158,9 +163,16 @@ def cluster_plan(cluster, options, images, left_out=()):
         plan["nodes"][node["host"]].update(
             address=node.get("address", ""), vendor=node.get("vendor", "cpu"), count=int(node.get("count", 0)),
             erdma_nics=int(node.get("erdma_nics", 0)))
+    engine_image = serving_image(plan["profile"], images.get("image", ""), images.get("images") or {},
+                                 images.get("registry_mirror", ""))
+    # The cluster phase forms Ray with this image on every node: the collection derives it from
+    # the engine image with Ray at the cluster's pin, unless the operator's image is used as is.
+    derive = bool(images.get("derive")) and bool(engine_image)
     plan.update(
-        image=serving_image(plan["profile"], images.get("image", ""), images.get("images") or {},
-                            images.get("registry_mirror", "")),
+        engine_image=engine_image,
+        image=derived_image_name(engine_image, images.get("ray_requirement", "")) if derive else engine_image,
+        image_derived=derive,
+        ray_requirement=images.get("ray_requirement", "") if derive else "",
         needs_ray=plan["backend"] == "ray",
         head=head,
         head_address=cluster[0].get("address", ""),

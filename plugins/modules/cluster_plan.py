@@ -59,6 +59,17 @@ options:
     description: C(vllm_serve_registry_mirror); replaces the image's registry host.
     type: str
     default: ""
+  derive_image:
+    description:
+      - C(serving_image_derive). Every node runs an image derived from the engine image with Ray
+        at O(ray_requirement) (the serving_image role builds it once and places it on every node);
+        false runs the engine image as it is.
+    type: bool
+    default: true
+  ray_requirement:
+    description: C(serving_image_ray_requirement), the pinned Ray a derived image holds.
+    type: str
+    default: ""
 extends_documentation_fragment:
   - llmops.inference.read_only
 """
@@ -102,8 +113,22 @@ needs_ray:
   description: Whether vLLM serves through the Ray cluster (the ray backend).
   returned: success
   type: bool
+engine_image:
+  description: The vLLM image named (vllm_serve_image or vllm_serve_images), the registry mirror applied.
+  returned: success
+  type: str
 image:
-  description: The image every serving and Ray container runs, the registry mirror applied.
+  description:
+    - The image every serving and Ray container runs - the derived image (named by its content,
+      e.g. C(llmops/vllm-openai:v0.32.0-ray2.60.0-bb54324caf)), or RV(engine_image) when not derived.
+  returned: success
+  type: str
+image_derived:
+  description: Whether RV(image) is derived from RV(engine_image) (serving_image_derive).
+  returned: success
+  type: bool
+ray_requirement:
+  description: The Ray the derived image holds (empty when not derived).
   returned: success
   type: str
 head:

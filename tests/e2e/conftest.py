@@ -22,6 +22,11 @@ def docker_inspect(name):
     return json.loads(completed.stdout)[0]
 
 
+def serving_image():
+    """The image the sandbox's nodes run (the derived image the image phase built): its name."""
+    return docker_inspect(HEAD + "-ray")["Config"]["Image"]
+
+
 def failure_evidence(completed):
     """What a failed playbook run shows in the test's failure: the recap, stderr's end, then
     each failed task and its message last (CI shows a log's last lines, and a run's own last
@@ -39,10 +44,10 @@ def failure_evidence(completed):
                       "\n---\n".join(blocks) or completed.stdout[-3000:]])
 
 
-def run_playbook(playbook, *extra, expect_failure=False):
+def run_playbook(playbook, *extra, expect_failure=False, inventory="inventories/sandbox"):
     """Run a playbook against the sandbox; return (output, {host: recap counts})."""
     completed = subprocess.run(
-        [str(REPO_ROOT / ".venv/bin/ansible-playbook"), playbook, "-i", "inventories/sandbox", *extra],
+        [str(REPO_ROOT / ".venv/bin/ansible-playbook"), playbook, "-i", str(inventory), *extra],
         cwd=REPO_ROOT, capture_output=True, text=True, check=False,
     )
     if (completed.returncode != 0) is not expect_failure:

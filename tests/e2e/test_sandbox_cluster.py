@@ -11,11 +11,11 @@ from pathlib import Path
 
 import openai
 
-from conftest import HEAD, MODEL, NETWORK, deploy, docker_inspect
+from conftest import HEAD, MODEL, NETWORK, deploy, docker_inspect, serving_image
 
 WORKER = "llmops-sandbox-worker"
 SANDBOX_ROOT = Path("/var/tmp/llmops-sandbox")
-SERVING_IMAGE = "llmops-vllm-cpu:0.32.0"
+ENGINE_IMAGE = "llmops-vllm-cpu:0.32.0"
 RAY_PORT = 6379
 DASHBOARD_PORT = 6386  # the first port of ray_cluster_ports + 7
 
@@ -49,7 +49,7 @@ def third_container(*command, token=False):
     mount = ["-v", "%s:/token:ro" % (SANDBOX_ROOT / HEAD / "secrets" / "ray-auth-token"),
              "-e", "RAY_AUTH_MODE=token", "-e", "RAY_AUTH_TOKEN_PATH=/token"] if token else []
     return subprocess.run(["docker", "run", "--rm", "--network", NETWORK, *mount, "--entrypoint", command[0],
-                           SERVING_IMAGE, *command[1:]], capture_output=True, text=True, check=False, timeout=180)
+                           serving_image(), *command[1:]], capture_output=True, text=True, check=False, timeout=180)
 
 
 def test_the_ray_cluster_has_both_nodes_alive_on_one_version():
@@ -124,26 +124,15 @@ def test_a_changed_ray_option_restarts_the_head_and_the_workers_rejoin_it():
     assert len(members()) == 2
 
 
-# Built FROM the sandbox's serving image with Ray taken out: what upstream's vllm/vllm-openai
-# is since vLLM 0.18.
-NO_RAY = '''FROM %s
-RUN python3 -c "import importlib.metadata as m, shutil; d = m.distribution('ray'); \\
-    info = next(f.parts[0] for f in d.files if f.parts[0].endswith('.dist-info')); \\
-    shutil.rmtree(d.locate_file('ray')); shutil.rmtree(d.locate_file(info))"
-''' % SERVING_IMAGE
-
-
-def test_a_serving_image_without_ray_is_refused_in_preflight_before_anything_changes():
-    image = "llmops-e2e-no-ray:0.32.0"
-    subprocess.run(["docker", "build", "-q", "-t", image, "-"], input=NO_RAY, text=True, check=True, capture_output=True)
-    try:
-        containers_before = {name: docker_inspect(name)["Id"] for name in (HEAD + "-ray", WORKER + "-ray", HEAD + "-vllm")}
-        output, recap = deploy("-e", "vllm_serve_image=" + image, expect_failure=True)
-        flat = " ".join(output.split())
-        for node in (HEAD, WORKER):
-            assert "On %s: the serving image %s has no Ray" % (node, image) in flat, output[-3000:]
-        assert "Check the serving image has what the plan needs" in output
-        assert all(counts["changed"] == 0 for counts in recap.values()), recap
-        assert {name: docker_inspect(name)["Id"] for name in containers_before} == containers_before
-    finally:
-        subprocess.run(["docker", "rmi", "-f", image], check=False, capture_output=True)
+def test_an_engine_image_without_ray_run_as_it_is_is_refused_in_preflight_before_anything_changes():
+    """The sandbox's engine image has no Ray, like upstream's vllm/vllm-openai since vLLM 0.18:
+    asked to run it as it is (no derived image), preflight refuses it on every node."""
+    containers_before = {name: docker_inspect(name)["Id"] for name in (HEAD + "-ray", WORKER + "-ray", HEAD + "-vllm")}
+    output, recap = deploy("-e", "serving_image_derive=false", expect_failure=True)
+    flat = " ".join(output.split())
+    for node in (HEAD, WORKER):
+        assert "On %s: the serving image %s has no Ray" % (node, ENGINE_IMAGE) in flat, output[-3000:]
+    assert "Fix: set serving_image_derive: true" in flat
+    assert "Check the serving image has what the plan needs" in output
+    assert all(counts["changed"] == 0 for counts in recap.values()), recap
+    assert {name: docker_inspect(name)["Id"] for name in containers_before} == containers_before

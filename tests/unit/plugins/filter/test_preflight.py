@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.llmops.inference.plugins.filter.preflight import (
-    explain_argument_errors, failed_checks, gpu_health_problems, serving_image_problems)
+    explain_argument_errors, failed_checks, gpu_health_problems, image_build_problems, serving_image_problems)
 
 OPTIONS = {
     "vllm_serve": {
@@ -129,3 +129,32 @@ def test_the_image_needs_follow_the_plan_and_the_nodes_driver():
     assert "the node's driver is 570" in serving_image_problems(PROBE, "gpu-1", plan, {"driver": {"answered": False}}, "570")[0]
     # CPU: neither the driver nor eRDMA matters.
     assert serving_image_problems(PROBE, "cpu-1", dict(plan, profile="cpu"), answering) == []
+
+
+def test_an_engine_image_without_ray_passes_when_the_collection_derives_the_serving_image():
+    plan = {"profile": "cpu", "image": "llmops/x:1-ray2.60.0-abc", "engine_image": "x:1", "image_derived": True}
+    engine = {"present": True, "probe": dict(PROBE["probe"], ray=None)}
+    assert serving_image_problems(engine, "h", plan, {}, engine=True) == []
+    [problem] = serving_image_problems(engine, "h", plan, {})
+    assert problem.startswith("On h: the serving image llmops/x:1-ray2.60.0-abc has no Ray")
+    [problem] = serving_image_problems(dict(engine, probe=dict(engine["probe"], vllm=None)), "h", plan, {}, engine=True)
+    assert problem.startswith("On h: the serving image x:1 has no vLLM")
+
+
+SETTINGS = {"derive": True, "ray_requirement": "ray==2.60.0", "pip_find_links": "", "pip_index_url": "", "build_host": "",
+            "mirror_port": 18091, "timeout": 3600}
+
+
+def test_the_image_build_settings_are_checked_with_host_value_and_fix():
+    assert image_build_problems("h", SETTINGS, ["h", "w"]) == []
+    assert image_build_problems("h", dict(SETTINGS, mirror_port="18091", timeout="60"), ["h"]) == []  # -e gives strings
+    [problem] = image_build_problems("h", dict(SETTINGS, ray_requirement="ray>=2"), ["h"])
+    assert problem == ("On h: serving_image_ray_requirement='ray>=2' is not one exact Ray version. Fix: set it like "
+                       "ray==2.60.0 (extras allowed: ray[default]==2.60.0), the Ray every node of the cluster runs.")
+    assert image_build_problems("h", dict(SETTINGS, derive=False, ray_requirement="ray>=2"), ["h"]) == []
+    found = image_build_problems("h", dict(SETTINGS, pip_find_links="wheels", pip_index_url="http://x", build_host="z",
+                                           mirror_port=0, timeout="soon"), ["h", "w"])
+    assert [text.split(" ")[2].split("=")[0] for text in found] == [
+        "serving_image_pip_find_links", "serving_image_pip_find_links", "serving_image_build_host",
+        "serving_image_mirror_port", "serving_image_timeout"]
+    assert "Fix: name one of h, w, or leave it empty for the head." in found[2]

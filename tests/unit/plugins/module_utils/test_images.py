@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from ansible_collections.llmops.inference.plugins.module_utils import _images as images
 
 VLLM_032 = {"python": "3.12.3", "vllm": "0.32.0", "ray": None, "torch": "2.10.0", "torch_cuda": "13.0",
@@ -22,7 +24,7 @@ def problems(probe=None, **needs):
 def test_upstreams_image_without_ray_is_refused_for_the_ray_cluster():
     [problem] = problems()
     assert problem.startswith("On gpu-1: the serving image vllm/vllm-openai:v0.32.0 has no Ray")
-    assert "pip install ray[default]==<version>" in problem
+    assert "Fix: set serving_image_derive: true (the collection then builds the image once with Ray" in problem
     assert problems({"ray": "2.60.0"}) == []
     assert problems(ray=False) == []
 
@@ -68,3 +70,45 @@ def test_the_probe_script_answers_with_the_standard_library_alone():
     answer = json.loads(completed.stdout.strip().splitlines()[-1])
     assert answer["python"] == "%d.%d.%d" % sys.version_info[:3]
     assert set(answer) == {"python", "vllm", "ray", "torch", "torch_cuda", "erdma_provider"}
+
+
+@pytest.mark.parametrize("engine, expected", [
+    ("vllm/vllm-openai:v0.32.0", "llmops/vllm-openai:v0.32.0-ray2.60.0-"),
+    ("llmops-vllm-cpu:0.32.0", "llmops/llmops-vllm-cpu:0.32.0-ray2.60.0-"),
+    ("registry.example:5000/ai/vllm@sha256:" + "a" * 64, "llmops/vllm:sha256-aaaaaaaaaaaa-ray2.60.0-"),
+    ("Acme/VLLM", "llmops/vllm:latest-ray2.60.0-"),
+])
+def test_a_derived_image_is_named_by_its_engine_image_and_ray(engine, expected):
+    name = images.derived_image_name(engine, "ray==2.60.0")
+    assert name.startswith(expected) and len(name) == len(expected) + 10
+    assert images.derived_image_name(engine, "ray==2.60.0") == name  # the same inputs: the same name
+    assert images.derived_image_name(engine, "ray==2.61.0") != name
+    assert images.derived_image_name(engine + "-other", "ray==2.60.0") != name
+
+
+def test_the_ray_requirement_must_name_one_version():
+    assert images.requirement_version("ray==2.60.0") == "2.60.0"
+    assert images.requirement_version("ray[default] == 2.60.0") == "2.60.0"
+    assert [images.requirement_version(text) for text in ("ray", "ray>=2.60", "torch==2.1", "", None)] == [None] * 5
+
+
+def test_the_build_script_adds_ray_only_when_that_version_is_missing(tmp_path):
+    """BUILD_SCRIPT run by sh against a stand-in python3 and pip (the e2e tests run it in the
+    real engine image): an engine image with Ray at the pin installs nothing."""
+    log = tmp_path / "calls"
+    fake = tmp_path / "python3"
+    fake.write_text("#!/bin/sh\necho \"python3 $*\" >> %s\n"
+                    "case \"$*\" in *importlib.metadata*) [ -f %s/have ] && cat %s/have || exit 1;;\n"
+                    "*'import ray'*) echo 'Ray 2.60.0 imports';; esac\n" % (log, tmp_path, tmp_path))
+    fake.chmod(0o755)
+    env = {"PATH": "%s:/usr/bin:/bin" % tmp_path}
+    run = subprocess.run(["sh", "-c", images.BUILD_SCRIPT, "build", "ray==2.60.0", "--no-index"], env=env,
+                         capture_output=True, text=True, check=True)
+    assert "python3 -m pip install --no-cache-dir --disable-pip-version-check --no-index ray==2.60.0" in log.read_text()
+    assert "Ray 2.60.0 imports" in run.stdout
+    log.write_text("")
+    (tmp_path / "have").write_text("2.60.0\n")
+    run = subprocess.run(["sh", "-c", images.BUILD_SCRIPT, "build", "ray==2.60.0"], env=env, capture_output=True,
+                         text=True, check=True)
+    assert "Ray 2.60.0 is in the engine image already" in run.stdout
+    assert "pip install" not in log.read_text()

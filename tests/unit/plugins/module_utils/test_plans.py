@@ -55,9 +55,23 @@ def test_the_cluster_plan_is_one_decision_for_every_node():
     assert (result["backend"], result["tensor_parallel"], result["pipeline_parallel"], result["needs_ray"]) == (
         "ray", 8, 2, True)
     assert (result["head"], result["head_address"], result["image"]) == ("head", "10.0.0.11", "vllm/vllm-openai:v0.32.0")
+    assert (result["image_derived"], result["ray_requirement"]) == (False, "")
     assert result["addresses"] == {"head": "10.0.0.11", "w1": "10.0.0.12"}
     assert result["nodes"]["w1"] == {"node_rank": 1, "role": "worker", "address": "10.0.0.12", "vendor": "nvidia",
                                      "count": 8, "erdma_nics": 2}
+
+
+def test_upstreams_engine_image_on_two_gpu_nodes_gets_ray_at_the_clusters_pin():
+    """vllm/vllm-openai carries no Ray since vLLM 0.18: the plan names the image derived from it."""
+    cluster = [dict(node, address="10.0.0.%d" % (11 + index)) for index, node in enumerate(nodes("nvidia", 8, n=2))]
+    images = {"images": {"nvidia": "vllm/vllm-openai:v0.32.0"}, "derive": True, "ray_requirement": "ray==2.60.0"}
+    result = plans.cluster_plan(cluster, OPTIONS, images)
+    assert (result["backend"], result["needs_ray"], result["engine_image"]) == ("ray", True, "vllm/vllm-openai:v0.32.0")
+    assert result["image"].startswith("llmops/vllm-openai:v0.32.0-ray2.60.0-")
+    assert (result["image_derived"], result["ray_requirement"]) == (True, "ray==2.60.0")
+    # Your own image instead: it runs as it is.
+    own = plans.cluster_plan(cluster, OPTIONS, dict(images, derive=False))
+    assert (own["image"], own["image_derived"]) == ("vllm/vllm-openai:v0.32.0", False)
 
 
 def test_a_run_that_leaves_out_a_serving_node_cannot_plan():

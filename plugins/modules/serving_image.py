@@ -1,0 +1,284 @@
+#!/usr/bin/python
+# Copyright: llmops.inference contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Build the serving image once, archive it for the other nodes, and load it there."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: serving_image
+short_description: Derive the serving image from the engine image, archive it, load it on another node
+description:
+  - C(state=built) derives O(name) from the engine image O(base) (present on the node) by adding
+    O(ray_requirement) inside a container of it (pip, or uv where the image has no pip) and
+    committing the result with the engine image's entrypoint and command. Labels record the
+    engine image's ID and the requirement; an image of that name built from the same engine
+    image ID is kept (changed=false).
+  - C(state=archived) writes C(docker save) of O(name) to O(archive_dir)/image.tar with its
+    SHA-256 and a listing the weights mirror serves (kept until every node holds the image).
+  - C(state=loaded) checks an archive fetched from the build node against O(sha256), loads it,
+    checks the loaded image has O(image_id), tags it O(name) and removes the archive. A node that
+    holds O(image_id) already changes nothing.
+  - Uses the docker CLI of the node; O(docker_host) points it at another engine.
+version_added: "0.1.0"
+author:
+  - llmops.inference maintainers (@llmops)
+options:
+  state:
+    description: What to do.
+    type: str
+    choices: [built, archived, loaded]
+    required: true
+  name:
+    description: The serving image's name (llmops_plan.image).
+    type: str
+    required: true
+  base:
+    description: The engine image it is derived from (C(state=built)).
+    type: str
+    default: ""
+  ray_requirement:
+    description: The pinned Ray requirement to add (C(state=built)), e.g. C(ray==2.60.0).
+    type: str
+    default: ""
+  pip_find_links:
+    description:
+      - A folder of wheels on the node; the build installs from it alone, with no network
+        (C(state=built)). Empty uses O(pip_index_url) or the installer's default index.
+    type: path
+    default: ""
+  pip_index_url:
+    description: The package index the build installs from (C(state=built)); empty for the default.
+    type: str
+    default: ""
+  archive_dir:
+    description: The folder the archive is written to (C(archived)) or was fetched into (C(loaded)).
+    type: path
+    default: ""
+  image_id:
+    description: The image ID the loaded image must have (C(state=loaded)).
+    type: str
+    default: ""
+  sha256:
+    description: The archive's SHA-256 on the build node (C(state=loaded)).
+    type: str
+    default: ""
+  timeout:
+    description: Seconds the build, the save or the load may take.
+    type: int
+    default: 3600
+  docker_host:
+    description: DOCKER_HOST for every docker command (another engine); empty for the node's own.
+    type: str
+    default: ""
+notes:
+  - Supports check mode (reports what would change, changes nothing).
+"""
+
+EXAMPLES = r"""
+- name: Derive the serving image with Ray at the cluster's pin
+  llmops.inference.serving_image:
+    state: built
+    name: "{{ llmops_plan.image }}"
+    base: "{{ llmops_plan.engine_image }}"
+    ray_requirement: ray==2.60.0
+"""
+
+RETURN = r"""
+image_id:
+  description: The serving image's ID on the node (empty in check mode before a build).
+  returned: always
+  type: str
+archive:
+  description:
+    - The archive (C(state=archived)) - path (its name in the folder, as the mirror lists it),
+      file (its full path), size and sha256.
+  returned: when state is archived
+  type: dict
+log_tail:
+  description: The build's last lines.
+  returned: when state is built and a build ran
+  type: list
+  elements: str
+"""
+
+import json
+import os
+import uuid
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.llmops.inference.plugins.module_utils._images import BUILD_SCRIPT
+from ansible_collections.llmops.inference.plugins.module_utils._weights import MARKER, MARKER_FORMAT, PARTIAL_SUFFIX, sha256_of
+
+ENGINE_ID_LABEL = "org.llmops.engine-id"
+ARCHIVE_NAME = "image.tar"
+WHEELS_IN_BUILD = "/tmp/llmops-wheels"
+# What the role writes beside a fetched archive: the file list the fetcher reads.
+TRANSFER_LISTING = "fetch-files.json"
+
+
+class Docker:
+    """The docker CLI of the node (or of O(docker_host)), each call bounded by coreutils' timeout."""
+
+    def __init__(self, module):
+        self.module = module
+        self.binary = module.get_bin_path("docker", required=True)
+        self.timeout = module.get_bin_path("timeout")
+        self.environ = {"DOCKER_HOST": module.params["docker_host"]} if module.params["docker_host"] else {}
+
+    def run(self, *args, bounded=False, check=True):
+        argv = ([self.timeout, "--kill-after=10", str(self.module.params["timeout"])] if bounded and self.timeout else [])
+        rc, out, err = self.module.run_command(argv + [self.binary] + list(args), environ_update=self.environ)
+        if check and rc != 0:
+            self.module.fail_json(msg="docker %s failed (exit %d): %s" % (args[0], rc, (err or out).strip()[-2000:]))
+        return rc, out, err
+
+    def inspect(self, image):
+        """The image's inspect document, or None when the engine does not hold it."""
+        rc, out, _err = self.run("image", "inspect", image, check=False)
+        return json.loads(out)[0] if rc == 0 else None
+
+
+def build(module, docker):
+    params = module.params
+    base = docker.inspect(params["base"])
+    if base is None:
+        module.fail_json(msg="The engine image %s is not on this node: it is pulled before the build." % params["base"])
+    current = docker.inspect(params["name"])
+    labels = ((current or {}).get("Config") or {}).get("Labels") or {}
+    if current and labels.get(ENGINE_ID_LABEL) == base["Id"]:
+        module.exit_json(changed=False, image_id=current["Id"])
+    if module.check_mode:
+        module.exit_json(changed=True, image_id="")
+    config = base.get("Config") or {}
+    builder = "llmops-image-build-%s" % uuid.uuid4().hex[:8]
+    source = ["--no-index", "--find-links", WHEELS_IN_BUILD] if params["pip_find_links"] else (
+        ["--index-url", params["pip_index_url"]] if params["pip_index_url"] else [])
+    # Offline when the wheels are copied in: nothing but them can be installed.
+    network = ["--network", "none"] if params["pip_find_links"] else []
+    docker.run("create", "--name", builder, "--user", "0", "--entrypoint", "/bin/sh", *network, params["base"],
+               "-c", BUILD_SCRIPT, "llmops-build", params["ray_requirement"], *source)
+    try:
+        if params["pip_find_links"]:
+            docker.run("cp", params["pip_find_links"].rstrip("/") + "/.", "%s:%s" % (builder, WHEELS_IN_BUILD))
+        rc, out, err = docker.run("start", "--attach", builder, bounded=True, check=False)
+        log_tail = (out + err).strip().splitlines()[-30:]
+        if rc != 0:
+            module.fail_json(msg="Adding %s to %s failed (exit %d); the engine image is unchanged. The build's last lines:\n%s"
+                             % (params["ray_requirement"], params["base"], rc, "\n".join(log_tail)), log_tail=log_tail)
+        # The build ran as root with its own entrypoint: the engine image's user, entrypoint and
+        # command come back, so the derived image starts exactly as the engine image did.
+        changes = ["ENTRYPOINT %s" % json.dumps(config.get("Entrypoint") or []),
+                   "CMD %s" % json.dumps(config.get("Cmd") or []),
+                   "USER %s" % (config.get("User") or "root"),
+                   "LABEL %s=%s org.llmops.engine-image=%s org.llmops.ray-requirement=%s"
+                   % (ENGINE_ID_LABEL, base["Id"], json.dumps(params["base"]), json.dumps(params["ray_requirement"]))]
+        argv = ["commit"]
+        for change in changes:
+            argv += ["--change", change]
+        docker.run(*(argv + [builder, params["name"]]), bounded=True)
+    finally:
+        docker.run("rm", "-f", builder, check=False)
+    module.exit_json(changed=True, image_id=docker.inspect(params["name"])["Id"], log_tail=log_tail)
+
+
+def write_json(path, document):
+    with open(path + ".tmp", "w") as handle:
+        json.dump(document, handle)
+    os.replace(path + ".tmp", path)
+
+
+def archive(module, docker):
+    params = module.params
+    image = docker.inspect(params["name"])
+    if image is None and module.check_mode:  # a build check mode did not run
+        module.exit_json(changed=True, image_id="", archive={})
+    if image is None:
+        module.fail_json(msg="The serving image %s is not on the build node." % params["name"])
+    path = os.path.join(params["archive_dir"], ARCHIVE_NAME)
+    marker_path = os.path.join(params["archive_dir"], MARKER)
+    try:
+        with open(marker_path) as handle:
+            marker = json.load(handle)
+        if marker.get("image_id") == image["Id"] and os.path.getsize(path) == marker["files"][0]["size"]:
+            module.exit_json(changed=False, image_id=image["Id"], archive=dict(marker["files"][0], file=path))
+    except (OSError, ValueError, KeyError, IndexError):
+        pass  # no archive of this image yet
+    if module.check_mode:
+        module.exit_json(changed=True, image_id=image["Id"], archive={})
+    os.makedirs(params["archive_dir"], mode=0o700, exist_ok=True)
+    partial = path + ".part"
+    docker.run("save", "--output", partial, image["Id"], bounded=True)
+    entry = {"path": ARCHIVE_NAME, "size": os.path.getsize(partial), "sha256": sha256_of(partial)}
+    os.replace(partial, path)
+    entry["mtime_ns"] = os.stat(path).st_mtime_ns
+    # The weights mirror serves a folder by this listing only.
+    write_json(marker_path, {"format": MARKER_FORMAT, "image_id": image["Id"], "files": [entry]})
+    module.exit_json(changed=True, image_id=image["Id"], archive=dict(entry, file=path))
+
+
+def load(module, docker):
+    params = module.params
+    present = docker.inspect(params["image_id"])
+    if present is None and module.check_mode:
+        module.exit_json(changed=True, image_id="")
+    if present is None:
+        path = os.path.join(params["archive_dir"], ARCHIVE_NAME)
+        if not os.path.isfile(path):
+            module.fail_json(msg="No archive of %s at %s to load." % (params["name"], path))
+        actual = sha256_of(path)
+        if actual != params["sha256"]:
+            os.unlink(path)  # the next run fetches it again
+            module.fail_json(msg="The archive of %s fetched from the build node has SHA-256 %s, the build node's has %s; "
+                                 "it was removed, rerun to fetch it again." % (params["name"], actual, params["sha256"]))
+        docker.run("load", "--input", path, bounded=True)
+        present = docker.inspect(params["image_id"])
+        if present is None:
+            module.fail_json(msg="Loading the archive of %s did not give image %s." % (params["name"], params["image_id"]))
+    tagged = params["name"] in (present.get("RepoTags") or [])
+    if not tagged and not module.check_mode:
+        docker.run("tag", params["image_id"], params["name"])
+    if params["archive_dir"] and not module.check_mode:
+        remove_transfer(params["archive_dir"])
+    module.exit_json(changed=not tagged, image_id=params["image_id"])
+
+
+def remove_transfer(directory):
+    """Remove the fetched archive, its partial file and listing, and their folder once empty."""
+    for name in (ARCHIVE_NAME, ARCHIVE_NAME + PARTIAL_SUFFIX, TRANSFER_LISTING):
+        try:
+            os.unlink(os.path.join(directory, name))
+        except FileNotFoundError:
+            pass
+    try:
+        os.rmdir(directory)
+    except OSError:
+        pass  # absent, or holds something this module did not put there
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state=dict(type="str", choices=["built", "archived", "loaded"], required=True),
+            name=dict(type="str", required=True),
+            base=dict(type="str", default=""),
+            ray_requirement=dict(type="str", default=""),
+            pip_find_links=dict(type="path", default=""),
+            pip_index_url=dict(type="str", default=""),
+            archive_dir=dict(type="path", default=""),
+            image_id=dict(type="str", default=""),
+            sha256=dict(type="str", default=""),
+            timeout=dict(type="int", default=3600),
+            docker_host=dict(type="str", default=""),
+        ),
+        required_if=[("state", "built", ("base", "ray_requirement")), ("state", "archived", ("archive_dir",)),
+                     ("state", "loaded", ("image_id", "sha256", "archive_dir"))],
+        supports_check_mode=True,
+    )
+    docker = Docker(module)
+    {"built": build, "archived": archive, "loaded": load}[module.params["state"]](module, docker)
+
+
+if __name__ == "__main__":
+    main()
