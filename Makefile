@@ -1,5 +1,5 @@
 # Developer entry points. `make test` is what CI runs (.ci/run).
-.PHONY: test setup lint unit molecule sandbox sandbox-down bench bench-weights bench-cluster clean
+.PHONY: test setup lint unit molecule sandbox sandbox-down bench bench-weights bench-cluster bench-image clean
 
 test:
 	bash tests/harness/run-tests.sh
@@ -31,6 +31,9 @@ bench-weights:
 
 bench-cluster:
 	bash bench/cluster.sh
+
+bench-image:
+	bash bench/image.sh
 
 clean:
 	rm -rf .cache .venv

