@@ -76,17 +76,19 @@ log: {level: info, formatter: text}
 storage: {filesystem: {rootdirectory: $work/registry}}
 http: {addr: 127.0.0.1:$registry_port}
 YAML
-    docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+    docker-registry serve "$work/registry.yml" >>"$work/registry.log" 2>&1 &
     registry_pid=$!
     until curl -fs "http://127.0.0.1:$registry_port/v2/" >/dev/null; do sleep 0.5; done
     remote=127.0.0.1:$registry_port/$SANDBOX_SERVING_IMAGE
     docker tag "$SANDBOX_SERVING_IMAGE" "$remote"
     docker push "$remote" >/dev/null
     docker image rm "$remote" >/dev/null
-    : >"$work/registry.log"
+    pushed_lines=$(wc -l <"$work/registry.log")
     # A new engine reference: a new derived image, built on the head, copied to the other engine.
     image_phase "$work/registry-run.log" -e "vllm_serve_image=$remote"
-    pulls=$(grep -c 'http.request.method=GET.*manifests' "$work/registry.log" || true)
+    pulls=$(tail -n +"$((pushed_lines + 1))" "$work/registry.log" | grep -a 'manifests' | grep -ac 'method=GET' || true)
+    pull_tasks=$(grep -a -A3 'Pull the engine image' "$work/registry-run.log" | grep -cE '^(changed|ok):' || true)
+    pulls="$pulls (the pull task ran on $pull_tasks node(s))"
     for derived in $(docker image ls -q --filter "label=org.llmops.engine-image=$remote"); do
         docker image rm -f "$derived" >/dev/null 2>&1 || true
     done

@@ -16,13 +16,15 @@ ARGUMENT_SPEC = dict(
     instances=dict(type="int", required=True),
     nodes=dict(type="int", required=True),
     distributed_backend=dict(type="str", required=True),
+    cpu_ray_shim=dict(type="str", default=""),
     image=dict(type="str", default=""),
     images=dict(type="dict", default={}),
     registry_mirror=dict(type="str", default=""),
     derive_image=dict(type="bool", default=True),
     ray_requirement=dict(type="str", default=""),
 )
-OPTIONS = ("profile", "tensor_parallel_size", "pipeline_parallel_size", "instances", "nodes", "distributed_backend")
+OPTIONS = ("profile", "tensor_parallel_size", "pipeline_parallel_size", "instances", "nodes", "distributed_backend",
+           "cpu_ray_shim")
 
 
 def node_accelerators(variables):

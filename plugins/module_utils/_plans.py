@@ -33,6 +33,10 @@ RAY_FIXED_PORTS = (
     "dashboard-port", "ray-client-server-port",
 )
 RAY_WORKER_PORTS_OFFSET = 20
+# SANDBOX ONLY (vllm_serve_cpu_ray_shim): where the shim that lets vLLM's Ray executor run on
+# CPU (sandbox/ray_on_cpu) is mounted, and the Ray resource each node then offers once.
+CPU_RAY_SHIM_MOUNT = "/opt/llmops-sandbox-ray-on-cpu"
+CPU_RAY_RESOURCE = "llmops_cpu_rank"
 RAY_MIN_WORKER_PORTS = 16
 
 
@@ -103,7 +107,7 @@ def resolve_plan(cluster, options, host):
     elif not problems:
         problems.extend(_accelerator_problems(host, cluster[:nnodes], vendor, tensor, pipeline, nnodes, instances,
                                               bool(wanted_tensor)))
-    if backend == "ray" and on_cpu:
+    if backend == "ray" and on_cpu and not options.get("cpu_ray_shim"):
         problems.append(_problem(
             host, "vllm_serve_distributed_backend", wanted_backend,
             "with the cpu profile: vLLM refuses its Ray executor on CPU (current platform cpu does not support ray)",
@@ -122,7 +126,8 @@ def resolve_plan(cluster, options, host):
         else:
             nodes[node["host"]] = dict(node_rank=None, role="idle")
     return dict(profile=profile, backend=backend, tensor_parallel=tensor, pipeline_parallel=pipeline, nnodes=nnodes,
-                master_host=head["host"], nodes=nodes, problems=problems)
+                master_host=head["host"], nodes=nodes, problems=problems,
+                cpu_ray_shim=options.get("cpu_ray_shim", "") if backend == "ray" and on_cpu else "")
 
 
 def serving_image(profile, image, images, registry_mirror):
@@ -278,6 +283,14 @@ def node_env(node):
     return env
 
 
+def cpu_ray_shim(path):
+    """SANDBOX ONLY: the volumes and environment that load sandbox/ray_on_cpu (a sitecustomize
+    on PYTHONPATH) into a container; none when path is empty."""
+    if not path:
+        return [], {}
+    return [path + ":" + CPU_RAY_SHIM_MOUNT + ":ro"], {"PYTHONPATH": CPU_RAY_SHIM_MOUNT}
+
+
 def _ray_client_env():
     return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": RAY_TOKEN_PATH, "RAY_USAGE_STATS_ENABLED": "0"}
 
@@ -376,7 +389,18 @@ def vllm_specs(plan, node):
         network_mode = pid_mode = "container:" + ray["container"]
         base_env.update(_ray_client_env())
         base_env["RAY_ADDRESS"] = "auto"
+        # The engine reaches the worker on its own node through ZeroMQ ipc:// sockets it creates
+        # under VLLM_RPC_BASE_PATH (the temp folder by default): in Ray's session folder, which
+        # the head's Ray node shares, rather than in this container's own /tmp, where that worker
+        # never finds them and the engine waits forever after loading the weights (measured).
+        base_env["VLLM_RPC_BASE_PATH"] = RAY_TEMP_DIR
         base_volumes += [ray["temp_dir"] + ":" + RAY_TEMP_DIR, ray["token_file"] + ":" + RAY_TOKEN_PATH + ":ro"]
+        shim_volumes, shim_env = cpu_ray_shim(plan.get("cpu_ray_shim", ""))
+        base_volumes += shim_volumes
+        base_env.update(shim_env)
+        # vLLM's engine talks to the worker on its own node through shared memory: on CPU
+        # (no ipc: host) the API server joins the Ray node's IPC namespace.
+        ray_ipc = "container:" + ray["container"] if profile == "cpu" else ""
     specs = []
     tensor = int(plan["tensor_parallel"])
     for index in range(instances):
@@ -394,6 +418,8 @@ def vllm_specs(plan, node):
         env.update(node["extra_env"])
         options = accelerator_options(profile, node.get("erdma_nics", 0), devices if profile == "nvidia" and not single
                                       else None)
+        if backend == "ray" and ray_ipc:
+            options["ipc_mode"] = ray_ipc
         spec = dict(
             name=node["name"] if single else "%s-%d" % (node["name"], index),
             role="headless" if headless else ("api" if single else "instance"),
@@ -411,7 +437,7 @@ def vllm_specs(plan, node):
             network_mode=network_mode,
             pid_mode=pid_mode,
             restart_policy=node["restart_policy"],
-            shm_size="" if options["ipc_mode"] == "host" else node["shm_size"],
+            shm_size="" if options["ipc_mode"] else node["shm_size"],
         )
         spec.update(options)
         specs.append(spec)
@@ -460,7 +486,7 @@ def ray_node_spec(node):
     node: name, image, image_id, head (bool), host_ip, head_ip, ports ([first, last]), ifname,
     profile, count (accelerators), erdma_nics, network_mode, restart_policy, shm_size,
     object_store_bytes, temp_dir, token_file, token_sha256, model_source ('' for none),
-    dashboard (bool), extra_env, extra_args.
+    dashboard (bool), extra_env, extra_args, cpu_ray_shim (SANDBOX ONLY: the plan's, '' for none).
     """
     ports = ray_ports(*node["ports"])
     command = ["start", "--block", "--node-ip-address=" + node["host_ip"]]
@@ -478,18 +504,24 @@ def ray_node_spec(node):
     command += ["--object-store-memory=%d" % int(node["object_store_bytes"]), "--disable-usage-stats"]
     if node["profile"] == "nvidia":
         command.append("--num-gpus=%d" % int(node["count"]))
+    shim_volumes, shim_env = cpu_ray_shim(node.get("cpu_ray_shim", ""))
+    if shim_volumes:
+        command.append('--resources={"%s": 1}' % CPU_RAY_RESOURCE)
     command += list(node["extra_args"])
 
     env = node_env(node)
     env.update(_ray_client_env())
     if node["profile"] == "vastai":
         env["VACC_VISIBLE_DEVICES"] = ",".join(str(die) for die in range(int(node["count"])))
+    env.update(shim_env)
     env.update(node["extra_env"])
-    volumes = [node["temp_dir"] + ":" + RAY_TEMP_DIR, node["token_file"] + ":" + RAY_TOKEN_PATH + ":ro"]
+    volumes = [node["temp_dir"] + ":" + RAY_TEMP_DIR, node["token_file"] + ":" + RAY_TOKEN_PATH + ":ro"] + shim_volumes
     if node["model_source"]:
         # vLLM's Ray workers load the weights inside the Ray node containers.
         volumes.append(node["model_source"] + ":/model:ro")
     options = accelerator_options(node["profile"], node.get("erdma_nics", 0))
+    if shim_volumes:
+        options["ipc_mode"] = "shareable"  # the API server on CPU joins it (see vllm_specs)
     spec = dict(
         name=node["name"],
         role="ray-head" if node["head"] else "ray-worker",

@@ -47,6 +47,12 @@ options:
     description: C(vllm_serve_distributed_backend); auto is ray on accelerators and mp on CPU.
     type: str
     required: true
+  cpu_ray_shim:
+    description:
+      - C(vllm_serve_cpu_ray_shim). SANDBOX ONLY - the folder of the shim that lets vLLM's Ray
+        executor run on CPU; when set, the cpu profile may use the ray backend.
+    type: str
+    default: ""
   image:
     description: C(vllm_serve_image); empty takes O(images) of the profile.
     type: str
@@ -109,6 +115,10 @@ nnodes:
   description: How many nodes serve the model.
   returned: success
   type: int
+cpu_ray_shim:
+  description: SANDBOX ONLY - the shim folder the Ray and API containers mount (a cpu plan on the ray backend), else empty.
+  returned: success
+  type: str
 needs_ray:
   description: Whether vLLM serves through the Ray cluster (the ray backend).
   returned: success

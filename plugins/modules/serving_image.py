@@ -108,8 +108,8 @@ import uuid
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmops.inference.plugins.module_utils._images import BUILD_SCRIPT
-from ansible_collections.llmops.inference.plugins.module_utils._weights import MARKER, MARKER_FORMAT, PARTIAL_SUFFIX, sha256_of
+from ansible_collections.llmops.inference.plugins.module_utils._images import BUILD_SCRIPT, stream_through
+from ansible_collections.llmops.inference.plugins.module_utils._weights import MARKER, MARKER_FORMAT, PARTIAL_SUFFIX
 
 ENGINE_ID_LABEL = "org.llmops.engine-id"
 ARCHIVE_NAME = "image.tar"
@@ -133,6 +133,16 @@ class Docker:
         if check and rc != 0:
             self.module.fail_json(msg="docker %s failed (exit %d): %s" % (args[0], rc, (err or out).strip()[-2000:]))
         return rc, out, err
+
+    def stream(self, *args, output=None, source=None):
+        """Run a docker command with its stdout written to output, or its stdin read from
+        source; the SHA-256 of the bytes that passed. Fails the module on a non-zero exit."""
+        argv = ([self.timeout, "--kill-after=10", str(self.module.params["timeout"])] if self.timeout else [])
+        rc, digest, message = stream_through(argv + [self.binary] + list(args), dict(os.environ, **self.environ),
+                                             output=output, source=source)
+        if rc != 0:
+            self.module.fail_json(msg="docker %s failed (exit %d): %s" % (args[0], rc, message[-2000:]))
+        return digest
 
     def inspect(self, image):
         """The image's inspect document, or None when the engine does not hold it."""
@@ -209,8 +219,10 @@ def archive(module, docker):
         module.exit_json(changed=True, image_id=image["Id"], archive={})
     os.makedirs(params["archive_dir"], mode=0o700, exist_ok=True)
     partial = path + ".part"
-    docker.run("save", "--output", partial, image["Id"], bounded=True)
-    entry = {"path": ARCHIVE_NAME, "size": os.path.getsize(partial), "sha256": sha256_of(partial)}
+    # Hashed as it is written: one pass over the archive, not two.
+    with open(partial, "wb") as handle:
+        digest = docker.stream("save", image["Id"], output=handle)
+    entry = {"path": ARCHIVE_NAME, "size": os.path.getsize(partial), "sha256": digest}
     os.replace(partial, path)
     entry["mtime_ns"] = os.stat(path).st_mtime_ns
     # The weights mirror serves a folder by this listing only.
@@ -227,13 +239,16 @@ def load(module, docker):
         path = os.path.join(params["archive_dir"], ARCHIVE_NAME)
         if not os.path.isfile(path):
             module.fail_json(msg="No archive of %s at %s to load." % (params["name"], path))
-        actual = sha256_of(path)
+        # Hashed as it is loaded (one pass); an archive that does not match is unloaded again.
+        with open(path, "rb") as handle:
+            actual = docker.stream("load", source=handle)
+        present = docker.inspect(params["image_id"])
         if actual != params["sha256"]:
+            if present is not None:
+                docker.run("image", "rm", "--force", params["image_id"], check=False)
             os.unlink(path)  # the next run fetches it again
             module.fail_json(msg="The archive of %s fetched from the build node has SHA-256 %s, the build node's has %s; "
                                  "it was removed, rerun to fetch it again." % (params["name"], actual, params["sha256"]))
-        docker.run("load", "--input", path, bounded=True)
-        present = docker.inspect(params["image_id"])
         if present is None:
             module.fail_json(msg="Loading the archive of %s did not give image %s." % (params["name"], params["image_id"]))
     tagged = params["name"] in (present.get("RepoTags") or [])

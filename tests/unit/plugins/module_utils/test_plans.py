@@ -181,7 +181,7 @@ def test_the_ray_backend_api_server_is_a_driver_on_the_heads_ray_node():
         "NCCL_IB_DISABLE": "0", "NCCL_IB_GID_INDEX": "1", "NCCL_NET_GDR_LEVEL": "SYS", "NCCL_P2P_LEVEL": "SYS",
         "NCCL_IB_HCA": "erdma",
         "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": "/etc/llmops/ray-auth-token", "RAY_USAGE_STATS_ENABLED": "0",
-        "RAY_ADDRESS": "auto"}
+        "RAY_ADDRESS": "auto", "VLLM_RPC_BASE_PATH": "/tmp/ray"}
     assert spec["volumes"] == ["/data/m@v1:/model:ro", "/data/ray:/tmp/ray",
                                "/data/secrets/ray-auth-token:/etc/llmops/ray-auth-token:ro"]
     assert spec["device_requests"] == [{"driver": "nvidia", "capabilities": [["gpu"]], "count": -1}]
@@ -191,6 +191,29 @@ def test_the_ray_backend_api_server_is_a_driver_on_the_heads_ray_node():
     assert spec["probe_url"] == "http://10.0.0.11:8000"
     # Its workers are the Ray nodes: nothing else runs on them.
     assert plans.vllm_specs(plan(nodes("nvidia", 8, n=2), "w1"), NODE) == []
+
+
+SHIM = "/repo/sandbox/ray_on_cpu"
+
+
+def test_the_sandbox_shim_lets_the_cpu_profile_serve_through_ray():
+    """SANDBOX ONLY (vllm_serve_cpu_ray_shim): without it the cpu profile refuses the ray backend."""
+    refused = plan(nodes(n=2), distributed_backend="ray")
+    assert refused["problems"] and refused["cpu_ray_shim"] == ""
+    the_plan = plan(nodes(n=2), distributed_backend="ray", cpu_ray_shim=SHIM)
+    assert (the_plan["problems"], the_plan["backend"], the_plan["cpu_ray_shim"]) == ([], "ray", SHIM)
+    assert plan(nodes(n=2), cpu_ray_shim=SHIM)["cpu_ray_shim"] == ""  # mp: the shim is not used
+    [spec] = plans.vllm_specs(the_plan, dict(NODE, shm_size="1g"))
+    assert spec["command"][spec["command"].index("--distributed-executor-backend") + 1] == "ray"
+    assert spec["volumes"][-1] == SHIM + ":/opt/llmops-sandbox-ray-on-cpu:ro"
+    assert spec["env"]["PYTHONPATH"] == "/opt/llmops-sandbox-ray-on-cpu"
+    # The engine's shared memory with the worker of its own node: the Ray node's IPC namespace.
+    assert (spec["ipc_mode"], spec["shm_size"]) == ("container:ray-node", "")
+    ray = plans.ray_node_spec(dict(RAY_NODE, profile="cpu", count=0, erdma_nics=0, shm_size="512m", cpu_ray_shim=SHIM))
+    assert ray["command"][-1] == '--resources={"llmops_cpu_rank": 1}'
+    assert SHIM + ":/opt/llmops-sandbox-ray-on-cpu:ro" in ray["volumes"]
+    assert (ray["env"]["PYTHONPATH"], ray["ipc_mode"], ray["shm_size"]) == ("/opt/llmops-sandbox-ray-on-cpu", "shareable", "512m")
+    assert "PYTHONPATH" not in plans.ray_node_spec(dict(RAY_NODE, profile="cpu", count=0, erdma_nics=0))["env"]
 
 
 def test_the_mp_backend_runs_the_api_on_the_head_and_a_headless_rank_on_each_worker():
