@@ -49,7 +49,10 @@ def fabric_line(rank):
     if rank.get("bus_gbps") is not None:
         parts.append("%.3f Gbit/s bus" % rank["bus_gbps"])
     if rank.get("peers"):
-        parts.append("to " + ", ".join("rank %s via %s" % (peer, "+".join(via)) for peer, via in sorted(rank["peers"].items())))
+        gpudirect = rank.get("gpudirect") or {}
+        parts.append("to " + ", ".join(
+            "rank %s via %s%s" % (peer, "+".join(via), {True: " with GPUDirect RDMA", False: " without GPUDirect RDMA"}.get(
+                gpudirect.get(peer), "")) for peer, via in sorted(rank["peers"].items())))
     return " ".join(parts)
 
 

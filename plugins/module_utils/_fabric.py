@@ -150,6 +150,18 @@ def peer_transports(connections):
     return {peer: sorted(transports) for peer, transports in sorted(peers.items())}
 
 
+def peer_gpudirect(connections):
+    """{peer rank: whether every RDMA connection to it uses GPUDirect RDMA} over the NET/IB
+    connections (NCCL ends their `via` with /GDRDMA when the NIC reads and writes GPU memory
+    itself; without it the data is staged through host memory)."""
+    peers = {}
+    for connection in connections:
+        if connection["transport"] == "NET/IB":
+            peer = connection["dst"] if connection["direction"] != "receive" else connection["src"]
+            peers[peer] = peers.get(peer, True) and connection["via"].endswith("/GDRDMA")
+    return dict(sorted(peers.items()))
+
+
 def parse_report(stdout):
     """The fabric script's JSON line among whatever else Ray printed."""
     for line in reversed((stdout or "").splitlines()):
@@ -161,7 +173,7 @@ def parse_report(stdout):
 def summarize(report, expected_nodes, rdma_expected, size):
     """Per rank: address, result, seconds, bus bandwidth and (NCCL) transport per peer; and
     the problems: a node missing, a rank that failed, a wrong sum, or sockets where RDMA NICs
-    exist."""
+    exist; and the notices: RDMA peers reached without GPUDirect RDMA (it works, slower)."""
     problems = []
     if report.get("error"):
         problems.append(report["error"])
@@ -170,7 +182,7 @@ def summarize(report, expected_nodes, rdma_expected, size):
     if world < int(expected_nodes):
         problems.append("the collective ran on %d node(s) (%s), expected %d"
                         % (world, ", ".join(report.get("nodes") or []) or "none", int(expected_nodes)))
-    summary = []
+    summary, notices = [], []
     for rank in ranks:
         entry = dict(rank=rank["rank"], ip=rank["ip"], hostname=rank.get("hostname"), backend=rank["backend"])
         if rank.get("error"):
@@ -187,6 +199,14 @@ def summarize(report, expected_nodes, rdma_expected, size):
             entry["networks"] = parsed["networks"]
             entry["peers"] = {str(peer): transports for peer, transports in peer_transports(parsed["connections"]).items()}
             entry["warnings"] = parsed["warnings"][-5:]
+            entry["gpudirect"] = {str(peer): used for peer, used in peer_gpudirect(parsed["connections"]).items()}
+            staged = [peer for peer, used in entry["gpudirect"].items() if not used]
+            if staged:
+                notices.append(
+                    "rank %d on %s reaches rank(s) %s over RDMA without GPUDirect RDMA (no /GDRDMA in NCCL's "
+                    "channels): the data is staged through host memory. For GPUDirect: the nvidia-peermem module "
+                    "loaded on the node, and NCCL_NET_GDR_LEVEL covering the GPU-NIC distance (nvidia-smi topo -m)."
+                    % (rank["rank"], rank["ip"], ", ".join(staged)))
             sockets = [peer for peer, transports in entry["peers"].items() if "NET/Socket" in transports]
             if rdma_expected and (sockets or "Socket" in parsed["networks"]):
                 problems.append(
@@ -194,4 +214,4 @@ def summarize(report, expected_nodes, rdma_expected, size):
                     "to TCP. Fix: check the eRDMA/IB driver (ibv_devinfo PORT_ACTIVE), the /dev/infiniband devices in "
                     "the container and NCCL_IB_HCA." % (rank["rank"], rank["ip"], ", ".join(sockets) or "all"))
         summary.append(entry)
-    return dict(ranks=summary, world_size=world, problems=problems)
+    return dict(ranks=summary, world_size=world, problems=problems, notices=notices)

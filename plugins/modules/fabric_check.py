@@ -75,7 +75,8 @@ world_size:
 ranks:
   description:
     - Per rank, in rank order (the head first) - rank, ip, hostname, backend, seconds of the timed all-reduce,
-      bus_gbps, and with NCCL networks (the net plugins it chose), peers (peer rank to transports) and warnings.
+      bus_gbps, and with NCCL networks (the net plugins it chose), peers (peer rank to transports), gpudirect
+      (peer rank reached over RDMA to whether GPUDirect RDMA is used) and warnings.
   returned: when the check ran
   type: list
   elements: dict
@@ -83,6 +84,11 @@ busy:
   description: Why the check did not run - the GPUs are held by a job (vLLM serving through Ray holds all of them).
   returned: when the GPUs were busy
   type: str
+notices:
+  description: What works but not at its best - RDMA peers reached without GPUDirect RDMA.
+  returned: when the check ran
+  type: list
+  elements: str
 problems:
   description: What failed; empty when the fabric works.
   returned: always

@@ -41,6 +41,9 @@ def test_a_fabric_line_says_time_bandwidth_and_transport_per_peer():
     assert cluster.fabric_line({"rank": 0, "ip": "10.0.0.11", "seconds": 0.0042, "bus_gbps": 2.0,
                                 "peers": {"1": ["NET/IB"]}}) == (
         "rank 0 10.0.0.11 0.0042 s 2.000 Gbit/s bus to rank 1 via NET/IB")
+    assert cluster.fabric_line({"rank": 0, "ip": "10.0.0.11", "peers": {"1": ["NET/IB"], "2": ["NET/IB"]},
+                                "gpudirect": {"1": True, "2": False}}) == (
+        "rank 0 10.0.0.11 to rank 1 via NET/IB with GPUDirect RDMA, rank 2 via NET/IB without GPUDirect RDMA")
 
 
 def test_the_versions_line_names_the_versions_or_says_when_they_were_proven():

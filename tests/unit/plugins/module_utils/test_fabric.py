@@ -99,6 +99,19 @@ def test_nccl_over_infiniband_passes_and_reports_each_peer():
     result = fabric.summarize(nccl_report(log("multi_node_ib.log")), 2, True, 1 << 20)
     assert result["problems"] == []
     assert result["ranks"][0]["peers"] == {"0": ["NET/IB"], "1": ["NET/IB"]}
+    # Every channel of that capture ends in /GDRDMA: GPUDirect RDMA to each peer, nothing to say.
+    assert result["ranks"][0]["gpudirect"] == {"0": True, "1": True}
+    assert result["notices"] == []
+
+
+def test_rdma_without_gpudirect_is_reported_per_peer():
+    staged = log("multi_node_ib.log").replace("/GDRDMA", "")
+    result = fabric.summarize(nccl_report(staged), 2, True, 1 << 20)
+    assert result["problems"] == []
+    assert result["ranks"][0]["gpudirect"] == {"0": False, "1": False}
+    assert len(result["notices"]) == len(result["ranks"]) == 2  # one per rank, naming its peers
+    assert "rank 0 on " in result["notices"][0] and "nvidia-peermem" in result["notices"][0]
+    assert "reaches rank(s) 0, 1 over RDMA without GPUDirect RDMA" in result["notices"][0]
 
 
 def test_the_report_is_found_among_rays_own_output():
