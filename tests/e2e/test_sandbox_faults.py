@@ -161,7 +161,8 @@ def test_a_vvv_repair_run_keeps_the_hub_token_and_api_key_out_of_the_output_and_
     ({"weights_mirror_port": 0}, "weights_mirror_port='0' is wrong. Fix: set it to a port from 1 to 65535"),
     ({"vllm_serve_tensor_parallel_size": 4}, "vllm_serve_tensor_parallel_size=4 with the cpu profile"),
     ({"vllm_serve_pipeline_parallel_size": 2}, "vllm_serve_pipeline_parallel_size=2 with the cpu profile across nodes"),
-    ({"vllm_serve_distributed_backend": "ray"}, "vLLM refuses its Ray executor on CPU"),
+    # Without the sandbox-only shim, as on any production CPU node.
+    ({"vllm_serve_distributed_backend": "ray", "vllm_serve_cpu_ray_shim": ""}, "vLLM refuses its Ray executor on CPU"),
     ({"vllm_serve_nodes": 3}, "vllm_serve_nodes=3 but inference_cluster has 2 node(s)"),
     ({"ray_cluster_ports": [6379, 6390]}, "ray_cluster_ports=[6379, 6390] is not a range of at least 36 ports"),
     ({"llmops_min_accelerators": 8}, "llmops_min_accelerators=8, but the node has 0 cpu accelerator(s)"),
