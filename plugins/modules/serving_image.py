@@ -153,6 +153,8 @@ class Docker:
 def build(module, docker):
     params = module.params
     base = docker.inspect(params["base"])
+    if base is None and module.check_mode:  # check mode did not pull it
+        module.exit_json(changed=True, image_id="")
     if base is None:
         module.fail_json(msg="The engine image %s is not on this node: it is pulled before the build." % params["base"])
     current = docker.inspect(params["name"])
