@@ -109,7 +109,7 @@ import uuid
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.llmops.inference.plugins.module_utils._images import BUILD_SCRIPT, stream_through
-from ansible_collections.llmops.inference.plugins.module_utils._weights import MARKER, MARKER_FORMAT, PARTIAL_SUFFIX
+from ansible_collections.llmops.inference.plugins.module_utils._weights import MARKER, MARKER_FORMAT, PARTIAL_SUFFIX, _write_json
 
 ENGINE_ID_LABEL = "org.llmops.engine-id"
 ARCHIVE_NAME = "image.tar"
@@ -195,12 +195,6 @@ def build(module, docker):
     module.exit_json(changed=True, image_id=docker.inspect(params["name"])["Id"], log_tail=log_tail)
 
 
-def write_json(path, document):
-    with open(path + ".tmp", "w") as handle:
-        json.dump(document, handle)
-    os.replace(path + ".tmp", path)
-
-
 def archive(module, docker):
     params = module.params
     image = docker.inspect(params["name"])
@@ -228,7 +222,7 @@ def archive(module, docker):
     os.replace(partial, path)
     entry["mtime_ns"] = os.stat(path).st_mtime_ns
     # The weights mirror serves a folder by this listing only.
-    write_json(marker_path, {"format": MARKER_FORMAT, "image_id": image["Id"], "files": [entry]})
+    _write_json(marker_path, {"format": MARKER_FORMAT, "image_id": image["Id"], "files": [entry]})
     module.exit_json(changed=True, image_id=image["Id"], archive=dict(entry, file=path))
 
 
