@@ -16,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import subprocess
-import tempfile
 
 PROBE_SCRIPT = r"""
 import glob, importlib.metadata as metadata, importlib.util, json, os, re, sys
@@ -159,36 +157,3 @@ def derived_image_name(engine_image, ray_requirement):
     # A tag holds at most 128 characters of [A-Za-z0-9_.-].
     tag_text = re.sub(r"[^A-Za-z0-9_.-]", "-", origin)[:128 - len(suffix)] + suffix
     return "llmops/%s:%s" % (repository.rsplit("/", 1)[-1].lower(), tag_text)
-
-
-STREAM_CHUNK = 4 << 20
-
-
-def stream_through(argv, environ, output=None, source=None):
-    """Run argv with its stdout copied to the file object output, or its stdin fed from the file
-    object source, hashing the bytes on the way: one pass over an image archive where a copy
-    and a separate hash would read it twice. Returns (exit code, SHA-256 hex, stderr text)."""
-    digest = hashlib.sha256()
-    with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(argv, env=environ, stderr=errors,
-                                   stdout=subprocess.PIPE if output is not None else subprocess.DEVNULL,
-                                   stdin=subprocess.PIPE if source is not None else subprocess.DEVNULL)
-        try:
-            while True:
-                chunk = process.stdout.read(STREAM_CHUNK) if output is not None else source.read(STREAM_CHUNK)
-                if not chunk:
-                    break
-                digest.update(chunk)
-                (output if output is not None else process.stdin).write(chunk)
-        except BrokenPipeError:
-            pass  # the command stopped reading: its exit code and message say why
-        finally:
-            for pipe in (process.stdin, process.stdout):
-                try:
-                    if pipe is not None:
-                        pipe.close()
-                except BrokenPipeError:
-                    pass
-        code = process.wait()
-        errors.seek(0)
-        return code, digest.hexdigest(), errors.read().decode(errors="replace").strip()

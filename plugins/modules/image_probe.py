@@ -59,6 +59,10 @@ probe:
   returned: when the image is present and the probe ran
   type: dict
   sample: {python: "3.12.3", vllm: "0.32.0", ray: null, torch: "2.10.0", torch_cuda: "13.0", erdma_provider: false}
+size:
+  description: The image's size in bytes (0 when absent).
+  returned: always
+  type: int
 error:
   description: Why the probe failed (its exit code and the end of its output); empty when it ran.
   returned: always
@@ -89,12 +93,13 @@ def main():
     )
     params = module.params
     docker = module.get_bin_path("docker")
-    result = dict(changed=False, present=False, image_id="", error="", cached=False)
+    result = dict(changed=False, present=False, image_id="", size=0, error="", cached=False)
     # No Docker yet (the host phase installs it) or no such image: nothing to read yet.
-    rc, out, _err = module.run_command([docker, "image", "inspect", "--format", "{{.Id}}", params["image"]]) if docker else (1, "", "")
+    rc, out, _err = module.run_command([docker, "image", "inspect", "--format", "{{.Id}} {{.Size}}", params["image"]]) if docker else (1, "", "")
     if rc != 0:
         module.exit_json(**result)
-    result.update(present=True, image_id=out.strip())
+    image_id, size = out.split()
+    result.update(present=True, image_id=image_id, size=int(size))
     # Keyed by image and by the probe script: a changed script reads every image again.
     key = "%s-%s.json" % (result["image_id"].replace(":", "-"), hashlib.sha256(PROBE_SCRIPT.encode()).hexdigest()[:12])
     cache = os.path.join(params["cache_dir"], key) if params["cache_dir"] else ""

@@ -1,24 +1,23 @@
 #!/usr/bin/python
 # Copyright: llmops.inference contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Build the serving image once, archive it for the other nodes, and load it there."""
+"""Build the serving image once, and check and tag the copy another node loaded."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: serving_image
-short_description: Derive the serving image from the engine image, archive it, load it on another node
+short_description: Derive the serving image from the engine image; check the copy another node loaded
 description:
   - C(state=built) derives O(name) from the engine image O(base) (present on the node) by adding
     O(ray_requirement) inside a container of it (pip, or uv where the image has no pip) and
     committing the result with the engine image's entrypoint and command. Labels record the
     engine image's ID and the requirement; an image of that name built from the same engine
     image ID is kept (changed=false).
-  - C(state=archived) writes C(docker save) of O(name) to O(archive_dir)/image.tar with its
-    SHA-256 and a listing the weights mirror serves (kept until every node holds the image).
-  - C(state=loaded) checks an archive fetched from the build node against O(sha256), loads it,
-    checks the loaded image has O(image_id), tags it O(name) and removes the archive. A node that
-    holds O(image_id) already changes nothing.
+  - C(state=loaded) runs on a node the role's image_fetch.py copied the image to (it loads the
+    build node's archive while it arrives and checks its SHA-256). It checks that the node holds
+    O(image_id), tags it O(name) and removes what the copy kept in O(archive_dir). A node that
+    holds O(image_id) tagged O(name) already changes nothing.
   - Uses the docker CLI of the node; O(docker_host) points it at another engine.
 version_added: "0.1.0"
 author:
@@ -27,7 +26,7 @@ options:
   state:
     description: What to do.
     type: str
-    choices: [built, archived, loaded]
+    choices: [built, loaded]
     required: true
   name:
     description: The serving image's name (llmops_plan.image).
@@ -52,19 +51,15 @@ options:
     type: str
     default: ""
   archive_dir:
-    description: The folder the archive is written to (C(archived)) or was fetched into (C(loaded)).
+    description: The folder the copy kept its partial archive in (C(state=loaded)); removed.
     type: path
     default: ""
   image_id:
     description: The image ID the loaded image must have (C(state=loaded)).
     type: str
     default: ""
-  sha256:
-    description: The archive's SHA-256 on the build node (C(state=loaded)).
-    type: str
-    default: ""
   timeout:
-    description: Seconds the build, the save or the load may take.
+    description: Seconds the build may take.
     type: int
     default: 3600
   docker_host:
@@ -89,12 +84,6 @@ image_id:
   description: The serving image's ID on the node (empty in check mode before a build).
   returned: always
   type: str
-archive:
-  description:
-    - The archive (C(state=archived)) - path (its name in the folder, as the mirror lists it),
-      file (its full path), size and sha256.
-  returned: when state is archived
-  type: dict
 log_tail:
   description: The build's last lines.
   returned: when state is built and a build ran
@@ -108,14 +97,12 @@ import uuid
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmops.inference.plugins.module_utils._images import BUILD_SCRIPT, stream_through
-from ansible_collections.llmops.inference.plugins.module_utils._weights import MARKER, MARKER_FORMAT, PARTIAL_SUFFIX, _write_json
+from ansible_collections.llmops.inference.plugins.module_utils._images import BUILD_SCRIPT
 
 ENGINE_ID_LABEL = "org.llmops.engine-id"
-ARCHIVE_NAME = "image.tar"
 WHEELS_IN_BUILD = "/tmp/llmops-wheels"
-# What the role writes beside a fetched archive: the file list the fetcher reads.
-TRANSFER_LISTING = "fetch-files.json"
+# What roles/serving_image/files/image_fetch.py keeps in the transfer folder.
+FETCH_FILES = ("image.tar.part", "image.tar.source", "fetched.json")
 
 
 class Docker:
@@ -133,16 +120,6 @@ class Docker:
         if check and rc != 0:
             self.module.fail_json(msg="docker %s failed (exit %d): %s" % (args[0], rc, (err or out).strip()[-2000:]))
         return rc, out, err
-
-    def stream(self, *args, output=None, source=None):
-        """Run a docker command with its stdout written to output, or its stdin read from
-        source; the SHA-256 of the bytes that passed. Fails the module on a non-zero exit."""
-        argv = ([self.timeout, "--kill-after=10", str(self.module.params["timeout"])] if self.timeout else [])
-        rc, digest, message = stream_through(argv + [self.binary] + list(args), dict(os.environ, **self.environ),
-                                             output=output, source=source)
-        if rc != 0:
-            self.module.fail_json(msg="docker %s failed (exit %d): %s" % (args[0], rc, message[-2000:]))
-        return digest
 
     def inspect(self, image):
         """The image's inspect document, or None when the engine does not hold it."""
@@ -195,58 +172,16 @@ def build(module, docker):
     module.exit_json(changed=True, image_id=docker.inspect(params["name"])["Id"], log_tail=log_tail)
 
 
-def archive(module, docker):
-    params = module.params
-    image = docker.inspect(params["name"])
-    if image is None and module.check_mode:  # a build check mode did not run
-        module.exit_json(changed=True, image_id="", archive={})
-    if image is None:
-        module.fail_json(msg="The serving image %s is not on the build node." % params["name"])
-    path = os.path.join(params["archive_dir"], ARCHIVE_NAME)
-    marker_path = os.path.join(params["archive_dir"], MARKER)
-    try:
-        with open(marker_path) as handle:
-            marker = json.load(handle)
-        if marker.get("image_id") == image["Id"] and os.path.getsize(path) == marker["files"][0]["size"]:
-            module.exit_json(changed=False, image_id=image["Id"], archive=dict(marker["files"][0], file=path))
-    except (OSError, ValueError, KeyError, IndexError):
-        pass  # no archive of this image yet
-    if module.check_mode:
-        module.exit_json(changed=True, image_id=image["Id"], archive={})
-    os.makedirs(params["archive_dir"], mode=0o700, exist_ok=True)
-    partial = path + ".part"
-    # Hashed as it is written: one pass over the archive, not two.
-    with open(partial, "wb") as handle:
-        digest = docker.stream("save", image["Id"], output=handle)
-    entry = {"path": ARCHIVE_NAME, "size": os.path.getsize(partial), "sha256": digest}
-    os.replace(partial, path)
-    entry["mtime_ns"] = os.stat(path).st_mtime_ns
-    # The weights mirror serves a folder by this listing only.
-    _write_json(marker_path, {"format": MARKER_FORMAT, "image_id": image["Id"], "files": [entry]})
-    module.exit_json(changed=True, image_id=image["Id"], archive=dict(entry, file=path))
-
-
 def load(module, docker):
+    """The copy image_fetch.py loaded: the build node's image ID, tagged with the serving image's name."""
     params = module.params
     present = docker.inspect(params["image_id"])
     if present is None and module.check_mode:
         module.exit_json(changed=True, image_id="")
     if present is None:
-        path = os.path.join(params["archive_dir"], ARCHIVE_NAME)
-        if not os.path.isfile(path):
-            module.fail_json(msg="No archive of %s at %s to load." % (params["name"], path))
-        # Hashed as it is loaded (one pass); an archive that does not match is unloaded again.
-        with open(path, "rb") as handle:
-            actual = docker.stream("load", source=handle)
-        present = docker.inspect(params["image_id"])
-        if actual != params["sha256"]:
-            if present is not None:
-                docker.run("image", "rm", "--force", params["image_id"], check=False)
-            os.unlink(path)  # the next run fetches it again
-            module.fail_json(msg="The archive of %s fetched from the build node has SHA-256 %s, the build node's has %s; "
-                                 "it was removed, rerun to fetch it again." % (params["name"], actual, params["sha256"]))
-        if present is None:
-            module.fail_json(msg="Loading the archive of %s did not give image %s." % (params["name"], params["image_id"]))
+        module.fail_json(msg="%s (image %s) is not on this node after the copy from the build node; "
+                             "read the copy's journal (journalctl -u llmops-image-fetch) and rerun (--tags image)."
+                         % (params["name"], params["image_id"]))
     tagged = params["name"] in (present.get("RepoTags") or [])
     if not tagged and not module.check_mode:
         docker.run("tag", params["image_id"], params["name"])
@@ -256,8 +191,8 @@ def load(module, docker):
 
 
 def remove_transfer(directory):
-    """Remove the fetched archive, its partial file and listing, and their folder once empty."""
-    for name in (ARCHIVE_NAME, ARCHIVE_NAME + PARTIAL_SUFFIX, TRANSFER_LISTING):
+    """Remove what the copy kept, and its folder once empty."""
+    for name in FETCH_FILES:
         try:
             os.unlink(os.path.join(directory, name))
         except FileNotFoundError:
@@ -271,7 +206,7 @@ def remove_transfer(directory):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            state=dict(type="str", choices=["built", "archived", "loaded"], required=True),
+            state=dict(type="str", choices=["built", "loaded"], required=True),
             name=dict(type="str", required=True),
             base=dict(type="str", default=""),
             ray_requirement=dict(type="str", default=""),
@@ -279,16 +214,14 @@ def main():
             pip_index_url=dict(type="str", default=""),
             archive_dir=dict(type="path", default=""),
             image_id=dict(type="str", default=""),
-            sha256=dict(type="str", default=""),
             timeout=dict(type="int", default=3600),
             docker_host=dict(type="str", default=""),
         ),
-        required_if=[("state", "built", ("base", "ray_requirement")), ("state", "archived", ("archive_dir",)),
-                     ("state", "loaded", ("image_id", "sha256", "archive_dir"))],
+        required_if=[("state", "built", ("base", "ray_requirement")), ("state", "loaded", ("image_id",))],
         supports_check_mode=True,
     )
     docker = Docker(module)
-    {"built": build, "archived": archive, "loaded": load}[module.params["state"]](module, docker)
+    {"built": build, "loaded": load}[module.params["state"]](module, docker)
 
 
 if __name__ == "__main__":

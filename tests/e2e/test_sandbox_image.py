@@ -77,7 +77,7 @@ def test_a_node_on_another_engine_gets_the_build_nodes_image_by_id_and_a_rerun_c
     built = image(name)["Id"]
     assert image(name, SECOND_ENGINE) is None
     output, recap = run_playbook("playbooks/image.yml", inventory=images_inventory / "hosts.yml")
-    assert recap[HEAD]["changed"] >= 1 and recap[IMAGES_NODE]["changed"] >= 1, recap  # archive + mirror; fetch + load
+    assert recap[HEAD]["changed"] >= 1 and recap[IMAGES_NODE]["changed"] >= 1, recap  # the mirror; the copy and the tag
     copied = image(name, SECOND_ENGINE)
     assert copied is not None and copied["Id"] == built
     assert "Derive the serving image" not in output  # built once: the build node held it

@@ -3,8 +3,6 @@ probe script itself run by this interpreter."""
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import subprocess
 import sys
@@ -114,19 +112,3 @@ def test_the_build_script_adds_ray_only_when_that_version_is_missing(tmp_path):
                          text=True, check=True)
     assert "Ray 2.60.0 is in the engine image already" in run.stdout
     assert "pip install" not in log.read_text()
-
-
-def test_stream_through_hashes_what_passes_both_ways(tmp_path):
-    """As the serving_image module saves an archive (stdout to a file) and loads it (a file to
-    stdin), with cat standing in for docker."""
-    data = b"layer" * 300000
-    (tmp_path / "in").write_bytes(data)
-    path = {"PATH": "/usr/bin:/bin"}
-    written = io.BytesIO()
-    assert images.stream_through(["cat", str(tmp_path / "in")], path, output=written) == (
-        0, hashlib.sha256(data).hexdigest(), "")
-    assert written.getvalue() == data
-    code, digest, _message = images.stream_through(["sh", "-c", "cat > %s" % (tmp_path / "out")], path, source=io.BytesIO(data))
-    assert (code, digest, (tmp_path / "out").read_bytes()) == (0, hashlib.sha256(data).hexdigest(), data)
-    code, _digest, message = images.stream_through(["sh", "-c", "echo broken >&2; exit 3"], path, source=io.BytesIO(data))
-    assert (code, message) == (3, "broken")

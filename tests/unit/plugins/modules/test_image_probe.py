@@ -26,14 +26,14 @@ def docker(monkeypatch):
 
 
 def test_the_probe_runs_once_per_image_id(tmp_path, run_module, docker):
-    docker["answers"] = [(0, "sha256:abc\n", ""), (0, "some warning\n" + json.dumps(ANSWER) + "\n", "")]
+    docker["answers"] = [(0, "sha256:abc 3077000000\n", ""), (0, "some warning\n" + json.dumps(ANSWER) + "\n", "")]
     args = {"image": "vllm/vllm-openai:v0.32.0", "cache_dir": str(tmp_path / "images")}
     result, failed = run_module(image_probe.main, args)
     assert not failed and result["changed"] is False
-    assert (result["present"], result["image_id"], result["probe"], result["cached"]) == (True, "sha256:abc", ANSWER, False)
+    assert (result["present"], result["image_id"], result["size"], result["probe"], result["cached"]) == (True, "sha256:abc", 3077000000, ANSWER, False)
     assert docker["calls"][1][:4] == ["/usr/bin/timeout", "--kill-after=5", "120", "/usr/bin/docker"]
     assert docker["calls"][1][4:10] == ["run", "--rm", "--network", "none", "--entrypoint", "python3"]
-    docker["answers"] = [(0, "sha256:abc\n", "")]
+    docker["answers"] = [(0, "sha256:abc 3077000000\n", "")]
     result, _failed = run_module(image_probe.main, args)
     assert result["cached"] is True and result["probe"] == ANSWER and len(docker["calls"]) == 3
 
@@ -48,18 +48,18 @@ def test_no_image_or_no_docker_runs_nothing(run_module, docker):
 
 
 def test_a_failed_probe_reports_its_exit_and_output(run_module, docker):
-    docker["answers"] = [(0, "sha256:abc\n", ""), (127, "", "exec: \"python3\": executable file not found in $PATH\n")]
+    docker["answers"] = [(0, "sha256:abc 3077000000\n", ""), (127, "", "exec: \"python3\": executable file not found in $PATH\n")]
     result, failed = run_module(image_probe.main, {"image": "haproxy:3.0.5"})
     assert not failed and result["error"].startswith("exit 127: exec: \"python3\"") and "probe" not in result
 
 
 def test_a_broken_cache_file_is_probed_again(tmp_path, run_module, docker):
     folder = tmp_path / "images"
-    docker["answers"] = [(0, "sha256:abc\n", ""), (0, json.dumps(ANSWER) + "\n", "")]
+    docker["answers"] = [(0, "sha256:abc 3077000000\n", ""), (0, json.dumps(ANSWER) + "\n", "")]
     run_module(image_probe.main, {"image": "x:1", "cache_dir": str(folder)})
     [cache] = list(folder.iterdir())
     assert cache.name.startswith("sha256-abc-") and json.loads(cache.read_text()) == ANSWER
     cache.write_text('{"python": ')  # cut off
-    docker["answers"] = [(0, "sha256:abc\n", ""), (0, json.dumps(ANSWER) + "\n", "")]
+    docker["answers"] = [(0, "sha256:abc 3077000000\n", ""), (0, json.dumps(ANSWER) + "\n", "")]
     result, failed = run_module(image_probe.main, {"image": "x:1", "cache_dir": str(folder)})
     assert not failed and result["cached"] is False and result["probe"] == ANSWER
