@@ -22,6 +22,7 @@ ARGUMENT_SPEC = dict(
     registry_mirror=dict(type="str", default=""),
     derive_image=dict(type="bool", default=True),
     ray_requirement=dict(type="str", default=""),
+    erdma_packages=dict(type="list", elements="str", default=[]),
 )
 OPTIONS = ("profile", "tensor_parallel_size", "pipeline_parallel_size", "instances", "nodes", "distributed_backend",
            "cpu_ray_shim")
@@ -64,7 +65,8 @@ class ActionModule(ActionBase):
         plan = cluster_plan(
             cluster_nodes(hosts, hostvars), {name: args[name] for name in OPTIONS},
             {"image": args["image"], "images": args["images"], "registry_mirror": args["registry_mirror"],
-             "derive": args["derive_image"], "ray_requirement": args["ray_requirement"]}, left_out)
+             "derive": args["derive_image"], "ray_requirement": args["ray_requirement"],
+             "erdma_packages": args["erdma_packages"]}, left_out)
         result.update(plan, changed=False)
         if plan["problems"]:
             result.update(failed=True, msg="\n".join(plan["problems"]))

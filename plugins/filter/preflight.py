@@ -6,6 +6,7 @@ that names the host, the variable, the value seen and the fix."""
 from __future__ import annotations
 
 import json
+import os
 import re
 
 from ansible.module_utils.parsing.convert_bool import boolean
@@ -107,7 +108,8 @@ def serving_image_problems(probe, host, plan, accelerators, driver_branch="", en
     probe: the node's image_probe result; host: the node; plan: llmops_plan; accelerators:
     the node's llmops_accelerators fact; driver_branch: nvidia_driver_branch (the driver the
     drivers phase installs, used while the node's own driver does not answer yet); engine:
-    the probe is of the engine image the serving image is derived from (Ray is added then).
+    the probe is of the engine image the serving image is derived from (Ray is added then, and
+    the eRDMA user space where the plan names packages for it).
     """
     nvidia = plan.get("profile") == "nvidia"
     driver = (accelerators or {}).get("driver") or {}
@@ -119,7 +121,8 @@ def serving_image_problems(probe, host, plan, accelerators, driver_branch="", en
         # The cluster phase forms the Ray cluster with the serving image on every node.
         "ray": not engine,
         "driver": max(versions, key=branch_of) if nvidia and versions else "",
-        "erdma": nvidia and int((accelerators or {}).get("erdma_nic_count") or 0) > 0,
+        "erdma": nvidia and int((accelerators or {}).get("erdma_nic_count") or 0) > 0
+        and not (engine and plan.get("erdma_packages")),
     }
     return image_problems(probe or {}, host, plan.get("engine_image" if engine else "image", ""), needs)
 
@@ -135,8 +138,9 @@ def whole_number(value):
 def image_build_problems(host, settings, cluster_hosts):
     """Why the serving image's build settings cannot work, one message each with the fix.
 
-    settings: derive, ray_requirement, pip_find_links, pip_index_url, build_host, mirror_port,
-    timeout (the serving_image_* variables); cluster_hosts: groups['inference_cluster'].
+    settings: derive, ray_requirement, pip_find_links, pip_index_url, erdma_packages,
+    build_host, mirror_port, timeout (the serving_image_* variables); cluster_hosts:
+    groups['inference_cluster']. Runs on the control node, where the eRDMA packages are.
     """
     problems = []
     where = "On %s: " % host
@@ -151,6 +155,22 @@ def image_build_problems(host, settings, cluster_hosts):
         if settings.get("pip_find_links") and not str(settings["pip_find_links"]).startswith("/"):
             problems.append(where + "serving_image_pip_find_links=%r is not an absolute path. Fix: name the folder of "
                             "wheels on the build node by its absolute path." % settings["pip_find_links"])
+    packages = settings.get("erdma_packages") or []
+    if isinstance(packages, str):
+        problems.append(where + "serving_image_erdma_packages=%r is a string. Fix: a list of package files, e.g. "
+                        "[/srv/erdma/libibverbs1_44.0-2_amd64.deb, /srv/erdma/ibverbs-providers_44.0-2_amd64.deb]."
+                        % packages)
+        packages = []
+    for path in packages:
+        if not str(path).startswith("/") or not os.path.isfile(str(path)):
+            problems.append(where + "serving_image_erdma_packages names %r, which is not a file on the control node "
+                            "(by absolute path). Fix: name each eRDMA package by its absolute path on the control node."
+                            % (path,))
+    kinds = {os.path.splitext(str(path))[1] for path in packages}
+    if kinds - {".deb", ".rpm"} or len(kinds) > 1:
+        problems.append(where + "serving_image_erdma_packages=%r mixes kinds or holds files that are neither .deb nor "
+                        ".rpm. Fix: the .deb files (Debian, Ubuntu images) or the .rpm files (Alibaba Cloud Linux) of "
+                        "the eRDMA user space for the engine image's OS." % (packages,))
     if settings.get("build_host") and settings["build_host"] not in cluster_hosts:
         problems.append(where + "serving_image_build_host=%r is not in inference_cluster. Fix: name one of %s, or leave "
                         "it empty for the head." % (settings["build_host"], ", ".join(cluster_hosts)))

@@ -97,22 +97,41 @@ def image_problems(probe, host, image, needs):
                            "set nvidia_driver_branch to %d or later" % oldest if oldest else "upgrade the driver", needed and other))
     if needs.get("erdma") and not found.get("erdma_provider"):
         problems.append("%s has no erdma verbs provider (rdma-core 42 or later), so NCCL in it would fall back to "
-                        "sockets over the eRDMA NICs. Fix: name an image with rdma-core 42+ (ibv_devices lists "
+                        "sockets over the eRDMA NICs. Fix: set serving_image_erdma_packages to the eRDMA user-space packages for "
+                        "the image's OS (the collection adds them when it derives the image), or name an image with "
+                        "rdma-core 42+ (ibv_devices lists "
                         "erdma_0 in it)." % where)
     return problems
 
 
 # Bumped whenever BUILD_SCRIPT changes what a derived image holds: the name changes with it.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
-# Runs in a container of the engine image as root: adds the Ray requirement ($1) with the
-# interpreter that has vLLM (python3 on PATH) through pip, or uv where the image has no pip
-# (uv-built virtual environments carry none). $2... are the installer's source arguments.
-# Nothing is installed when that Ray version is already there; the wheels the collection
-# copied in (/tmp/llmops-wheels) are removed before the container is committed.
+# Runs in a container of the engine image as root. First the eRDMA user space, where the
+# collection copied packages into /tmp/llmops-erdma (nodes with eRDMA NICs, an engine image
+# without the erdma verbs provider): installed with dpkg or rpm, offline, then the provider
+# must be there. Then the Ray requirement ($1) with the interpreter that has vLLM (python3 on
+# PATH) through pip, or uv where the image has no pip (uv-built virtual environments carry
+# none). $2... are the installer's source arguments. Nothing is installed that is there
+# already; what the collection copied in is removed before the container is committed.
 BUILD_SCRIPT = r"""
 set -eu
 requirement=$1; shift
+erdma_provider() {
+    ls /etc/libibverbs.d/erdma.driver /usr/lib*/*/libibverbs/liberdma* /usr/lib*/libibverbs/liberdma* 2>/dev/null | head -n 1
+}
+if [ -d /tmp/llmops-erdma ]; then
+    if [ -n "$(erdma_provider)" ]; then
+        echo "the erdma verbs provider is in the engine image already: $(erdma_provider)"
+    elif ls /tmp/llmops-erdma/*.deb >/dev/null 2>&1; then
+        dpkg -i /tmp/llmops-erdma/*.deb
+    else
+        rpm -Uvh --replacepkgs /tmp/llmops-erdma/*.rpm
+    fi
+    rm -rf /tmp/llmops-erdma
+    [ -n "$(erdma_provider)" ] || { echo "the eRDMA packages installed no erdma verbs provider (liberdma)" >&2; exit 4; }
+    echo "erdma verbs provider: $(erdma_provider)"
+fi
 wanted=${requirement##*==}
 have=$(python3 -c 'import importlib.metadata as m; print(m.version("ray"))' 2>/dev/null || true)
 if [ "$have" = "$wanted" ]; then
@@ -147,12 +166,14 @@ def requirement_version(requirement):
     return match.group(2) if match else None
 
 
-def derived_image_name(engine_image, ray_requirement):
-    """The name of the image derived from engine_image with ray_requirement, by what goes into it:
-    llmops/<engine name>:<engine tag or digest>-ray<version>-<hash of engine, requirement, recipe>."""
+def derived_image_name(engine_image, ray_requirement, erdma_packages=()):
+    """The name of the image derived from engine_image with ray_requirement (and the eRDMA
+    packages, by file name), by what goes into it: llmops/<engine name>:<engine tag or
+    digest>-ray<version>-<hash of engine, requirement, packages, recipe>."""
     repository, tag, digest = split_reference(engine_image)
     origin = tag or digest.replace(":", "-")[:19]
-    content = json.dumps([engine_image, ray_requirement, RECIPE_VERSION, BUILD_SCRIPT])
+    content = json.dumps([engine_image, ray_requirement, RECIPE_VERSION, BUILD_SCRIPT]
+                         + ([sorted(erdma_packages)] if erdma_packages else []))
     suffix = "-ray%s-%s" % (requirement_version(ray_requirement) or "x", hashlib.sha256(content.encode()).hexdigest()[:10])
     # A tag holds at most 128 characters of [A-Za-z0-9_.-].
     tag_text = re.sub(r"[^A-Za-z0-9_.-]", "-", origin)[:128 - len(suffix)] + suffix

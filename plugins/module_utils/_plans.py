@@ -10,6 +10,8 @@ label a rerun compares.
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.llmops.inference.plugins.module_utils._images import derived_image_name
 
 # Alibaba eRDMA: the NCCL settings of Alibaba Cloud's guide, only where eRDMA NICs exist. The
@@ -148,12 +150,13 @@ def cluster_plan(cluster, options, images, left_out=()):
     cluster: the nodes of inference_cluster, head first, each with host, address, vendor,
     count, vcpus and erdma_nics (see resolve_plan). options: the serving options of
     resolve_plan. images: image, images ({profile: image}), registry_mirror, derive (bool),
-    ray_requirement. left_out: nodes
+    ray_requirement, erdma_packages (paths on the control node). left_out: nodes
     of the cluster this run does not reach (--limit), whose facts are unknown.
 
     Returns resolve_plan's keys, plus engine_image (the vLLM image named), image (what every
     node runs: engine_image, or the image derived from it with Ray), image_derived,
-    ray_requirement, needs_ray (the backend drives the nodes through
+    ray_requirement, erdma_packages (the eRDMA user-space packages the derived image gets: on
+    NVIDIA where a node has eRDMA NICs), needs_ray (the backend drives the nodes through
     Ray), head, head_address, addresses ({host: private address}), each node's address and
     accelerators in nodes, and the problems, reported on the head.
     """
@@ -173,11 +176,16 @@ def cluster_plan(cluster, options, images, left_out=()):
     # The cluster phase forms Ray with this image on every node: the collection derives it from
     # the engine image with Ray at the cluster's pin, unless the operator's image is used as is.
     derive = bool(images.get("derive")) and bool(engine_image)
+    # NCCL in the image needs the erdma verbs provider where the nodes have eRDMA NICs.
+    erdma = plan["profile"] == "nvidia" and any(int(node.get("erdma_nics", 0)) > 0 for node in cluster)
+    erdma_packages = list(images.get("erdma_packages") or []) if derive and erdma else []
     plan.update(
         engine_image=engine_image,
-        image=derived_image_name(engine_image, images.get("ray_requirement", "")) if derive else engine_image,
+        image=derived_image_name(engine_image, images.get("ray_requirement", ""),
+                                 [os.path.basename(path) for path in erdma_packages]) if derive else engine_image,
         image_derived=derive,
         ray_requirement=images.get("ray_requirement", "") if derive else "",
+        erdma_packages=erdma_packages,
         needs_ray=plan["backend"] == "ray",
         head=head,
         head_address=cluster[0].get("address", ""),

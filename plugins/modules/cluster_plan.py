@@ -76,6 +76,14 @@ options:
     description: C(serving_image_ray_requirement), the pinned Ray a derived image holds.
     type: str
     default: ""
+  erdma_packages:
+    description:
+      - C(serving_image_erdma_packages), eRDMA user-space packages on the control node. A
+        derived image gets them where a node has eRDMA NICs on the nvidia profile; their file
+        names are part of its name.
+    type: list
+    elements: str
+    default: []
 extends_documentation_fragment:
   - llmops.inference.read_only
 """
@@ -141,6 +149,11 @@ ray_requirement:
   description: The Ray the derived image holds (empty when not derived).
   returned: success
   type: str
+erdma_packages:
+  description: The eRDMA user-space packages the derived image gets (empty when none is needed).
+  returned: success
+  type: list
+  elements: str
 head:
   description: The head node (Ray head, API server, vLLM's master).
   returned: success

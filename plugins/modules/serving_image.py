@@ -10,7 +10,8 @@ module: serving_image
 short_description: Derive the serving image from the engine image; check the copy another node loaded
 description:
   - C(state=built) derives O(name) from the engine image O(base) (present on the node) by adding
-    O(ray_requirement) inside a container of it (pip, or uv where the image has no pip) and
+    O(erdma_packages) where given and O(ray_requirement) inside a container of it (pip, or uv
+    where the image has no pip) and
     committing the result with the engine image's entrypoint and command. Labels record the
     engine image's ID and the requirement; an image of that name built from the same engine
     image ID is kept (changed=false).
@@ -50,6 +51,14 @@ options:
     description: The package index the build installs from (C(state=built)); empty for the default.
     type: str
     default: ""
+  erdma_packages:
+    description:
+      - eRDMA user-space packages on the node (.deb or .rpm; C(state=built)). Installed offline
+        in the build when the engine image has no erdma verbs provider; the build fails when
+        the provider is still missing after them.
+    type: list
+    elements: path
+    default: []
   archive_dir:
     description: The folder the copy kept its partial archive in (C(state=loaded)); removed.
     type: path
@@ -93,6 +102,8 @@ log_tail:
 
 import json
 import os
+import shutil
+import tempfile
 import uuid
 
 from ansible.module_utils.basic import AnsibleModule
@@ -101,6 +112,7 @@ from ansible_collections.llmops.inference.plugins.module_utils._images import BU
 
 ENGINE_ID_LABEL = "org.llmops.engine-id"
 WHEELS_IN_BUILD = "/tmp/llmops-wheels"
+ERDMA_IN_BUILD = "/tmp/llmops-erdma"  # BUILD_SCRIPT installs what it finds there
 # What roles/serving_image/files/image_fetch.py keeps in the transfer folder.
 FETCH_FILES = ("image.tar.part", "image.tar.source", "fetched.json")
 
@@ -151,18 +163,25 @@ def build(module, docker):
     try:
         if params["pip_find_links"]:
             docker.run("cp", params["pip_find_links"].rstrip("/") + "/.", "%s:%s" % (builder, WHEELS_IN_BUILD))
+        if params["erdma_packages"]:
+            with tempfile.TemporaryDirectory() as packages:  # exactly the packages named, nothing else
+                for path in params["erdma_packages"]:
+                    shutil.copy(path, packages)
+                docker.run("cp", packages + "/.", "%s:%s" % (builder, ERDMA_IN_BUILD))
         rc, out, err = docker.run("start", "--attach", builder, bounded=True, check=False)
         log_tail = (out + err).strip().splitlines()[-30:]
         if rc != 0:
+            added = params["ray_requirement"] + (" and the eRDMA packages" if params["erdma_packages"] else "")
             module.fail_json(msg="Adding %s to %s failed (exit %d); the engine image is unchanged. The build's last lines:\n%s"
-                             % (params["ray_requirement"], params["base"], rc, "\n".join(log_tail)), log_tail=log_tail)
+                             % (added, params["base"], rc, "\n".join(log_tail)), log_tail=log_tail)
         # The build ran as root with its own entrypoint: the engine image's user, entrypoint and
         # command come back, so the derived image starts exactly as the engine image did.
         changes = ["ENTRYPOINT %s" % json.dumps(config.get("Entrypoint") or []),
                    "CMD %s" % json.dumps(config.get("Cmd") or []),
                    "USER %s" % (config.get("User") or "root"),
-                   "LABEL %s=%s org.llmops.engine-image=%s org.llmops.ray-requirement=%s"
-                   % (ENGINE_ID_LABEL, base["Id"], json.dumps(params["base"]), json.dumps(params["ray_requirement"]))]
+                   "LABEL %s=%s org.llmops.engine-image=%s org.llmops.ray-requirement=%s org.llmops.erdma-packages=%s"
+                   % (ENGINE_ID_LABEL, base["Id"], json.dumps(params["base"]), json.dumps(params["ray_requirement"]),
+                      json.dumps(" ".join(os.path.basename(path) for path in params["erdma_packages"])))]
         argv = ["commit"]
         for change in changes:
             argv += ["--change", change]
@@ -212,6 +231,7 @@ def main():
             ray_requirement=dict(type="str", default=""),
             pip_find_links=dict(type="path", default=""),
             pip_index_url=dict(type="str", default=""),
+            erdma_packages=dict(type="list", elements="path", default=[]),
             archive_dir=dict(type="path", default=""),
             image_id=dict(type="str", default=""),
             timeout=dict(type="int", default=3600),

@@ -88,3 +88,51 @@ def test_a_node_on_another_engine_gets_the_build_nodes_image_by_id_and_a_rerun_c
                               capture_output=True, check=False).returncode != 0
     output, recap = run_playbook("playbooks/image.yml", inventory=images_inventory / "hosts.yml")
     assert all(counts["changed"] == 0 for counts in recap.values()), recap
+
+
+def erdma_provider(name):
+    """The erdma verbs provider files in image name (what NCCL's IB transport loads for eRDMA)."""
+    completed = subprocess.run(["docker", "run", "--rm", "--network", "none", "--entrypoint", "sh", name, "-c",
+                                "ls /usr/lib/*/libibverbs/liberdma* 2>/dev/null"], capture_output=True, text=True, check=False)
+    return completed.stdout.split()
+
+
+def test_the_erdma_user_space_goes_into_an_engine_image_that_lacks_it():
+    """Real packages into a real image, through the module the image phase runs on the build node:
+    Debian 12's libibverbs1 and ibverbs-providers (rdma-core 44; the erdma provider is in it from
+    42), into an engine image whose provider was removed - as vLLM's Ubuntu 22.04 image (rdma-core
+    39) has none. The sandbox has no eRDMA NICs, so the plan never asks for it here; the plan's
+    side is unit-tested (test_plans, test_preflight)."""
+    debs = REPO_ROOT / ".cache" / "debs" / "erdma-bookworm"
+    if not list(debs.glob("ibverbs-providers_*.deb")):
+        debs.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["docker", "run", "--rm", "--user", "0", "--entrypoint", "sh", "-v", "%s:/out" % debs, ENGINE_IMAGE,
+                        "-c", "apt-get update -qq && cd /out && apt-get download -qq libibverbs1 ibverbs-providers"],
+                       check=True, capture_output=True, text=True)
+    packages = sorted(path.name for path in debs.glob("*.deb"))
+    served = serving_image()
+    base, derived, builder = "llmops-test/engine-without-erdma:1", "llmops-test/engine-with-erdma:1", "llmops-test-erdma-purge"
+    entrypoint = json.dumps(image(served)["Config"]["Entrypoint"])
+    try:
+        subprocess.run(["docker", "run", "--name", builder, "--user", "0", "--entrypoint", "sh", served, "-c",
+                        "dpkg --purge --force-depends ibverbs-providers"], check=True, capture_output=True)
+        subprocess.run(["docker", "commit", "--change", "ENTRYPOINT " + entrypoint, builder, base], check=True, capture_output=True)
+        assert erdma_provider(served) and not erdma_provider(base)
+        subprocess.run(["docker", "cp", "%s/." % debs, "%s:/tmp/llmops-test-erdma" % HEAD], check=True)
+        arguments = {"state": "built", "name": derived, "base": base, "ray_requirement": "ray==2.60.0",
+                     "pip_find_links": "/opt/wheelhouse/ray",
+                     "erdma_packages": ["/tmp/llmops-test-erdma/" + name for name in packages]}
+        completed = subprocess.run([str(REPO_ROOT / ".venv/bin/ansible"), HEAD, "-i", "inventories/sandbox", "-m",
+                                    "llmops.inference.serving_image", "-a", json.dumps(arguments)],
+                                   cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+        assert completed.returncode == 0, completed.stdout[-3000:]
+        assert "Ray 2.60.0 is in the engine image already" in completed.stdout
+        assert [line for line in completed.stdout.splitlines() if "erdma verbs provider: " in line]
+        provider = erdma_provider(derived)
+        assert provider and provider[0].endswith("liberdma-rdmav34.so"), provider
+        assert image(derived)["Config"]["Labels"]["org.llmops.erdma-packages"] == " ".join(packages)
+        assert image(derived)["Config"]["Entrypoint"] == json.loads(entrypoint)
+    finally:
+        subprocess.run(["docker", "rm", "-f", builder], capture_output=True, check=False)
+        subprocess.run(["docker", "exec", HEAD, "rm", "-rf", "/tmp/llmops-test-erdma"], capture_output=True, check=False)
+        subprocess.run(["docker", "image", "rm", "-f", derived, base], capture_output=True, check=False)

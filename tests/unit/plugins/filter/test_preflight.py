@@ -141,6 +141,17 @@ def test_an_engine_image_without_ray_passes_when_the_collection_derives_the_serv
     assert problem.startswith("On h: the serving image x:1 has no vLLM")
 
 
+def test_an_engine_image_without_the_erdma_provider_passes_when_the_derivation_adds_it():
+    plan = {"profile": "nvidia", "image": "llmops/vllm-openai:v0.32.0-ray2.60.0-abc", "engine_image": "vllm/vllm-openai:v0.32.0",
+            "image_derived": True, "erdma_packages": ["/srv/erdma/ibverbs-providers_44.0-2_amd64.deb"]}
+    node = {"driver": {"answered": True, "version": "580.159.04"}, "erdma_nic_count": 2}
+    assert serving_image_problems(PROBE, "gpu-1", plan, node, engine=True) == []
+    # The derived image itself must hold it, and without packages the fix names the variable.
+    assert "erdma verbs provider" in serving_image_problems(PROBE, "gpu-1", plan, node)[0]
+    [problem] = serving_image_problems(PROBE, "gpu-1", dict(plan, erdma_packages=[]), node, engine=True)
+    assert "Fix: set serving_image_erdma_packages to the eRDMA user-space packages" in problem
+
+
 SETTINGS = {"derive": True, "ray_requirement": "ray==2.60.0", "pip_find_links": "", "pip_index_url": "", "build_host": "",
             "mirror_port": 18091, "timeout": 3600}
 
@@ -158,3 +169,16 @@ def test_the_image_build_settings_are_checked_with_host_value_and_fix():
         "serving_image_pip_find_links", "serving_image_pip_find_links", "serving_image_build_host",
         "serving_image_mirror_port", "serving_image_timeout"]
     assert "Fix: name one of h, w, or leave it empty for the head." in found[2]
+
+
+def test_the_erdma_packages_must_be_files_of_one_kind_on_the_control_node(tmp_path):
+    deb, rpm = tmp_path / "ibverbs-providers_44.0-2_amd64.deb", tmp_path / "rdma-core-44.0.rpm"
+    deb.write_bytes(b"!<arch>\n")
+    rpm.write_bytes(b"\xed\xab\xee\xdb")
+    assert image_build_problems("h", dict(SETTINGS, erdma_packages=[str(deb)]), ["h"]) == []
+    [problem] = image_build_problems("h", dict(SETTINGS, erdma_packages=str(deb)), ["h"])
+    assert problem.startswith("On h: serving_image_erdma_packages='%s' is a string. Fix: a list of package files" % deb)
+    found = image_build_problems("h", dict(SETTINGS, erdma_packages=["pkgs/a.deb", str(tmp_path / "gone.deb")]), ["h"])
+    assert len(found) == 2 and all("is not a file on the control node" in text for text in found)
+    [problem] = image_build_problems("h", dict(SETTINGS, erdma_packages=[str(deb), str(rpm)]), ["h"])
+    assert "mixes kinds or holds files that are neither .deb nor .rpm" in problem

@@ -74,6 +74,25 @@ def test_upstreams_engine_image_on_two_gpu_nodes_gets_ray_at_the_clusters_pin():
     assert (own["image"], own["image_derived"]) == ("vllm/vllm-openai:v0.32.0", False)
 
 
+def test_the_erdma_user_space_goes_into_the_derived_image_only_where_nodes_have_erdma_nics():
+    packages = ["/srv/erdma/libibverbs1_44.0-2_amd64.deb", "/srv/erdma/ibverbs-providers_44.0-2_amd64.deb"]
+    images = {"images": {"nvidia": "vllm/vllm-openai:v0.32.0", "cpu": "llmops-vllm-cpu:0.32.0"}, "derive": True,
+              "ray_requirement": "ray==2.60.0", "erdma_packages": packages}
+    gpu = [dict(node, address="10.0.0.%d" % (11 + index)) for index, node in enumerate(nodes("nvidia", 8, n=2))]
+    plain = plans.cluster_plan(gpu, OPTIONS, images)
+    assert plain["erdma_packages"] == []  # no eRDMA NICs: nothing to add
+    fabric = plans.cluster_plan([dict(node, erdma_nics=1) for node in gpu], OPTIONS, images)
+    assert fabric["erdma_packages"] == packages
+    # Named by what goes into it: the packages change the name, their folder does not.
+    assert fabric["image"] != plain["image"] and fabric["image"].startswith("llmops/vllm-openai:v0.32.0-ray2.60.0-")
+    moved = plans.cluster_plan([dict(node, erdma_nics=1) for node in gpu], OPTIONS,
+                               dict(images, erdma_packages=[path.replace("/srv/erdma", "/opt/pkgs") for path in packages]))
+    assert moved["image"] == fabric["image"]
+    # Your own image, or the CPU profile: no packages.
+    assert plans.cluster_plan([dict(node, erdma_nics=1) for node in gpu], OPTIONS, dict(images, derive=False))["erdma_packages"] == []
+    assert plans.cluster_plan([dict(node, erdma_nics=1) for node in nodes(n=2)], OPTIONS, images)["erdma_packages"] == []
+
+
 def test_a_run_that_leaves_out_a_serving_node_cannot_plan():
     result = plans.cluster_plan(nodes(n=2), OPTIONS, {}, left_out=["w1"])
     assert result["problems"] == [
