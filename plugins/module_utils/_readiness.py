@@ -14,6 +14,8 @@ import json
 CONDITION_HEALTH = "health"
 CONDITION_MODEL_LISTED = "model_listed"
 CONDITION_COMPLETION = "completion"
+# The server runs and refuses the key: it holds another one. Not a slow start: no wait ends it.
+CONDITION_API_KEY = "api_key"
 
 
 def parse_models(body):
@@ -74,6 +76,9 @@ def evaluate(http_get, http_post, base_url, model, check_completion):
 
     try:
         status, body = http_get(join_url(base_url, "/v1/models"))
+        if status == 401:
+            return Poll(CONDITION_API_KEY, "GET /v1/models answered 401 (%s): the server refuses the deployment's API "
+                        "key, so it holds another one" % body[:100].strip())
         if status != 200:
             return Poll(CONDITION_MODEL_LISTED, "GET /v1/models answered %s: %s" % (status, body[:200]))
         models = parse_models(body)

@@ -23,6 +23,9 @@ options:
   directories:
     description:
       - Folders to create, with C(path) and optional C(mode) (default C(0755)), C(owner), C(group).
+      - With C(keep_existing=true), a folder that already exists keeps its mode and owner (the
+        folder of a file the operator placed in C(/etc) is theirs); only one this module creates
+        gets them.
     type: list
     elements: dict
     default: []
@@ -44,6 +47,9 @@ options:
       - Files holding a random secret of C(length) letters and digits (default 48), created 0600
         when absent and never replaced, so clients keep working across reruns. Their values are
         returned in C(secrets), so set C(no_log) on the task.
+      - With C(value), the file holds exactly that value instead (a key the operator gives, from a
+        vault, or a previous key put back); a different value kept before is returned in
+        C(previous), so a failed change can put it back.
       - With C(env_file) and C(env_name), the secret is also kept as C(env_name=<secret>) in that
         file (0600), the form a container's environment file takes.
     type: list
@@ -91,6 +97,10 @@ secrets:
   description: Value per O(secrets) path (absent for one that check mode would create).
   returned: always
   type: dict
+previous:
+  description: The value each O(secrets) path held before this run replaced it with a given C(value).
+  returned: always
+  type: dict
 """
 
 import os
@@ -129,12 +139,14 @@ def write_atomically(module, path, content, item, backup, backups):
     module.atomic_move(temporary, path)
 
 
-def ensure_file(module, path, content, item, backup, state):
-    """Write content when it differs; record the path, the diff and the backup in state."""
+def ensure_file(module, path, content, item, backup, state, diff=True):
+    """Write content when it differs; record the path, the diff (not of a secret) and the
+    backup in state."""
     existing = read_text(path)
     changed = existing != content
     if changed:
-        state["diff"].append({"before_header": path, "after_header": path, "before": existing or "", "after": content})
+        if diff:
+            state["diff"].append({"before_header": path, "after_header": path, "before": existing or "", "after": content})
         if not module.check_mode:
             if not os.path.isdir(os.path.dirname(path)):
                 module.fail_json(msg="the folder of %s does not exist; list it in directories" % path,
@@ -147,9 +159,16 @@ def ensure_file(module, path, content, item, backup, state):
 
 
 def ensure_secret(module, item, state):
-    """The secret kept at item's path, generated (letters and digits) when absent and never
+    """The secret kept at item's path: item's value when given (the one kept before goes to
+    state["previous"]), else the kept one, generated (letters and digits) when absent and never
     replaced; None in check mode when it would be generated."""
     path, kept = item["path"], read_text(item["path"])
+    if item.get("value"):
+        if kept is not None and kept.strip() and kept.strip() != item["value"]:
+            state["previous"][path] = kept.strip()
+        ensure_file(module, path, item["value"] + "\n", dict(item, mode=item.get("mode") or "0600"), False, state,
+                    diff=False)
+        return item["value"]
     if kept is not None and kept.strip():
         if set_attributes(module, path, item, "0600"):
             state["changed"].append(path)
@@ -177,7 +196,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    state = {"changed": [], "backups": {}, "diff": []}
+    state = {"changed": [], "backups": {}, "diff": [], "previous": {}}
 
     # Every merge is decided before anything is written: a broken file stops the whole set.
     merges = []
@@ -193,6 +212,8 @@ def main():
         changed = not os.path.isdir(path)
         if changed and not module.check_mode:
             os.makedirs(path, exist_ok=True)
+        if item.get("keep_existing") and not changed:
+            continue  # the operator's folder: its mode and owner are theirs
         if os.path.isdir(path) and set_attributes(module, path, item, "0755"):
             changed = True
         if changed:
@@ -206,7 +227,8 @@ def main():
         if item.get("env_file"):
             env_item = {"mode": "0600", "owner": item.get("owner"), "group": item.get("group")}
             if value is not None:
-                ensure_file(module, item["env_file"], "%s=%s\n" % (item["env_name"], value), env_item, False, state)
+                ensure_file(module, item["env_file"], "%s=%s\n" % (item["env_name"], value), env_item, False, state,
+                            diff=False)
             else:  # check mode, the secret not made yet: its file would be written too
                 state["changed"].append(item["env_file"])
 
@@ -218,7 +240,8 @@ def main():
         elif set_attributes(module, item["path"], item, "0644"):
             state["changed"].append(item["path"])
 
-    result = dict(changed=bool(state["changed"]), changed_paths=state["changed"], backups=state["backups"], secrets=values)
+    result = dict(changed=bool(state["changed"]), changed_paths=state["changed"], backups=state["backups"], secrets=values,
+                  previous=state["previous"])
     if module._diff:
         result["diff"] = state["diff"]
     module.exit_json(**result)

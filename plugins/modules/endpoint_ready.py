@@ -129,10 +129,16 @@ max_model_len:
   type: int
   sample: 32768
 failed_condition:
-  description: The first condition not met at the last poll - V(health), V(model_listed) or V(completion).
+  description:
+    - The first condition not met at the last poll - V(health), V(model_listed), V(completion), or
+      V(api_key) (the server answered 401 to the key; the module fails at once).
   returned: when not ready
   type: str
   sample: model_listed
+key_mismatch:
+  description: True when the server refused the key (401); the module fails at once.
+  returned: when the server refused the key
+  type: bool
 last_error:
   description: The last error seen while polling.
   returned: always
@@ -168,7 +174,7 @@ from ansible_collections.llmops.inference.plugins.module_utils._containers impor
     scrub,
     stale_network,
 )
-from ansible_collections.llmops.inference.plugins.module_utils._readiness import evaluate
+from ansible_collections.llmops.inference.plugins.module_utils._readiness import CONDITION_API_KEY, evaluate
 
 
 def make_http(module):
@@ -278,6 +284,13 @@ def main():
             result["failed_condition"] = poll.failed_condition
         if poll.ready:
             module.exit_json(time_to_ready=round(now - started, 3), ready_at=now, **result)
+        if poll.failed_condition == CONDITION_API_KEY:
+            module.fail_json(
+                msg="endpoint %s: %s. A key mismatch, reported at once (no wait would end it): the container's "
+                    "environment file and the key this run holds differ." % (params["url"], poll.error),
+                key_mismatch=True,
+                **result
+            )
         if problem is not None:
             module.fail_json(
                 msg="serving container %s %s: %s.%s Its last %d log lines are in container_problem.log_tail."

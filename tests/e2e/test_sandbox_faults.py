@@ -217,14 +217,16 @@ def test_ranks_lost_on_two_nodes_in_two_ways_are_recreated_together_by_the_next_
 
 def test_a_flag_that_makes_vllm_exit_fails_fast_and_the_previous_container_serves_again(base_url, api_key):
     """On the head alone (vllm_serve_nodes: 1): a plan across nodes is not rolled back, its
-    ranks on the other nodes took the new spec too (roles/vllm_serve/README.md)."""
+    ranks on the other nodes took the new spec too (roles/vllm_serve/README.md). The failed
+    change also rotates the API key: the old key comes back with the old container."""
     alone = '{"vllm_serve_nodes": 1}'
     _output, recap = deploy("--tags", "serve", "-e", alone)
     assert recap[HEAD]["failed"] == 0 and not docker_inspect(SERVING)["State"]["Restarting"]
     spec_before = docker_inspect(SERVING)["Config"]["Labels"]["org.llmops.spec-hash"]
+    new_key = secrets.token_urlsafe(32)
     started = time.time()
     output, _recap = deploy("--tags", "serve", "-e", alone, "-e", '{"vllm_serve_extra_args": ["--no-such-flag"]}',
-                            expect_failure=True)
+                            "-e", json.dumps({"vllm_serve_api_key": new_key}), expect_failure=True)
     took = time.time() - started
     assert "vLLM said: vllm: error: unrecognized arguments: --no-such-flag" in flat(output), output[-3000:]
     assert " log lines of %s: | " % SERVING in flat(output)
@@ -233,7 +235,28 @@ def test_a_flag_that_makes_vllm_exit_fails_fast_and_the_previous_container_serve
     # the rest of the time is the rollback's own start.
     assert took < 200, took
     assert docker_inspect(SERVING)["Config"]["Labels"]["org.llmops.spec-hash"] == spec_before
-    assert serves(base_url, api_key)
+    assert "The previous API key was put back with them" in flat(output)
+    # Container and key went back together: the key file holds the key the endpoint accepts.
+    assert KEY_FILE.read_text().strip() == api_key and new_key not in output
+    assert serves(base_url, api_key) and not serves(base_url, new_key)
+
+
+def test_a_rotated_api_key_is_the_only_one_served_and_the_key_file_holds_it(base_url, api_key):
+    """Rotating a leaked key: set vllm_serve_api_key and rerun. On the head alone, as the test
+    before left it; the sandbox's own key is put back the same way at the end."""
+    alone = '{"vllm_serve_nodes": 1}'
+    new_key = secrets.token_urlsafe(32)
+    try:
+        output, recap = deploy("--tags", "serve", "-e", alone, "-e", json.dumps({"vllm_serve_api_key": new_key}))
+        assert recap[HEAD]["failed"] == 0 and new_key not in output
+        assert KEY_FILE.read_text().strip() == new_key and oct(KEY_FILE.stat().st_mode & 0o777) == "0o600"
+        assert serves(base_url, new_key)
+        assert requests.get(base_url + "/models", headers={"Authorization": "Bearer " + api_key}, timeout=10).status_code == 401
+        assert "API key: kept on %s in %s" % (HEAD, KEY_FILE) in flat(output)
+    finally:
+        output, recap = deploy("--tags", "serve", "-e", alone, "-e", json.dumps({"vllm_serve_api_key": api_key}))
+    assert recap[HEAD]["failed"] == 0 and KEY_FILE.read_text().strip() == api_key
+    assert serves(base_url, api_key) and not serves(base_url, new_key)
 
 
 def test_node_restart_is_repaired_by_a_rerun(base_url, api_key):

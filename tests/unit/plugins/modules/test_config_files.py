@@ -137,3 +137,31 @@ def test_a_generated_secret_is_also_kept_as_an_environment_file(tmp_path, run_mo
     assert sorted(first["changed_paths"]) == sorted([str(key), str(env)])
     again, _failed = run_module(config_files.main, args)
     assert not again["changed"]
+
+
+def test_a_given_key_replaces_the_kept_one_and_returns_it_so_a_failed_change_can_put_it_back(tmp_path, run_module):
+    key, env = tmp_path / "key", tmp_path / "serve.env"
+    generate = {"secrets": [dict(OWNER, path=str(key), env_file=str(env), env_name="VLLM_API_KEY")]}
+    generated, _failed = run_module(config_files.main, generate)
+    old = generated["secrets"][str(key)]
+    given = {"secrets": [dict(OWNER, path=str(key), value="a-rotated-key", env_file=str(env), env_name="VLLM_API_KEY")]}
+    rotated, _failed = run_module(config_files.main, dict(given, _ansible_diff=True))
+    # Both files hold the key as given (no escape sequence added), 0600, and no diff shows it.
+    assert key.read_text() == "a-rotated-key\n" and env.read_text() == "VLLM_API_KEY=a-rotated-key\n"
+    assert mode_of(key) == mode_of(env) == "0o600"
+    assert rotated["previous"] == {str(key): old} and rotated["secrets"] == {str(key): "a-rotated-key"}
+    assert sorted(rotated["changed_paths"]) == sorted([str(key), str(env)]) and rotated["diff"] == []
+    again, _failed = run_module(config_files.main, given)
+    assert not again["changed"] and again["previous"] == {}
+    back, _failed = run_module(config_files.main, {"secrets": [dict(given["secrets"][0], value=old)]})
+    assert back["changed"] and env.read_text() == "VLLM_API_KEY=%s\n" % old
+
+
+def test_an_operators_folder_keeps_its_mode_and_owner(tmp_path, run_module):
+    theirs, ours = tmp_path / "etc", tmp_path / "etc" / "llmops"
+    theirs.mkdir(mode=0o755)
+    args = {"directories": [dict(OWNER, path=str(theirs), mode="0700", keep_existing=True),
+                            dict(OWNER, path=str(ours), mode="0700", keep_existing=True)]}
+    result, _failed = run_module(config_files.main, args)
+    assert mode_of(theirs) == "0o755" and mode_of(ours) == "0o700"
+    assert result["changed_paths"] == [str(ours)]

@@ -58,13 +58,17 @@ def test_model_never_listed_fails_naming_the_condition(server, run_module):
     assert result["polls"] >= 3
 
 
-def test_wrong_key_fails_at_model_listing(server, run_module):
+def test_a_key_the_server_refuses_fails_at_once_as_a_key_mismatch(server, run_module):
+    """A 401 is no slow start (a rotated key the container does not hold): the first poll that
+    sees it ends the wait, however long the timeout."""
     url, _ready_file = server()
+    started = time.monotonic()
     result, failed = run_module(
-        endpoint_ready.main, {"url": url, "model": "tiny-qwen", "api_key": "wrong", "timeout": 0}
+        endpoint_ready.main, {"url": url, "model": "tiny-qwen", "api_key": "wrong", "timeout": 300, "poll_interval": 1}
     )
-    assert failed and result["failed_condition"] == "model_listed"
-    assert "answered 401" in result["last_error"]
+    assert failed and result["failed_condition"] == "api_key" and result["key_mismatch"] is True
+    assert result["polls"] == 1 and time.monotonic() - started < 5
+    assert "answered 401" in result["last_error"] and "A key mismatch, reported at once" in result["msg"]
 
 
 def test_nothing_listening_fails_at_health(run_module):
