@@ -13,6 +13,8 @@ from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.llmops.inference.plugins.module_utils._images import driver_branch as branch_of
 from ansible_collections.llmops.inference.plugins.module_utils._images import image_problems, requirement_version
+from ansible_collections.llmops.inference.plugins.module_utils._inputs import input_problems as _input_problems
+from ansible_collections.llmops.inference.plugins.module_utils._inputs import shown
 
 # Ansible's internal type names in its messages, e.g. <class '..._AnsibleTaggedList'>: "list".
 INTERNAL_TYPE = re.compile(r"<class '(?:[\w.]*\.)?_?(?:AnsibleTagged)?(\w+)'>")
@@ -80,7 +82,7 @@ def failed_checks(checks, host, quote=False):
     for check in checks:
         # As the assert loop it replaced read it (`| bool`).
         if not boolean(check.get("ok"), strict=False):
-            seen = "'%s'" % check.get("seen") if quote else check.get("seen")
+            seen = "'%s'" % check.get("seen") if quote else shown(check.get("seen"))
             problems.append("On %s: %s=%s is wrong. Fix: %s" % (host, check["name"], seen, str(check["fix"]).strip()))
     return problems
 
@@ -184,7 +186,21 @@ def image_build_problems(host, settings, cluster_hosts):
     return problems
 
 
+def input_problems(variables, host, role_options, interfaces=None):
+    """Why the host's settings cannot work beyond their types and choices, one message each
+    naming host, variable, value and fix: a number out of its range, a list given as text, a
+    vLLM flag the collection sets itself in vllm_serve_extra_args (read as vLLM reads it, with
+    _ and - alike), an environment name that is not one, an interface the node does not have,
+    an IPv6 private address.
+
+    variables: hostvars[host]; role_options: role -> its argument_specs options; interfaces:
+    ansible_facts.interfaces of the node.
+    """
+    return _input_problems(variables, host, role_options, interfaces or ())
+
+
 class FilterModule:
     def filters(self):
         return {"explain_argument_errors": explain_argument_errors, "failed_checks": failed_checks,
-                "gpu_health_problems": gpu_health_problems, "image_build_problems": image_build_problems, "serving_image_problems": serving_image_problems}
+                "gpu_health_problems": gpu_health_problems, "image_build_problems": image_build_problems,
+                "input_problems": input_problems, "serving_image_problems": serving_image_problems}

@@ -166,6 +166,12 @@ def test_a_vvv_repair_run_keeps_the_hub_token_and_api_key_out_of_the_output_and_
     ({"vllm_serve_nodes": 3}, "vllm_serve_nodes=3 but inference_cluster has 2 node(s)"),
     ({"ray_cluster_ports": [6379, 6390]}, "ray_cluster_ports=[6379, 6390] is not a range of at least 36 ports"),
     ({"llmops_min_accelerators": 8}, "llmops_min_accelerators=8, but the node has 0 cpu accelerator(s)"),
+    # The cases a new user tried (issue 22): each used to change nodes before it failed.
+    ({"vllm_serve_restart_policy": "sometimes"}, 'vllm_serve_restart_policy="sometimes" is wrong: value of vllm_serve_restart_policy must be one of'),
+    ({"vllm_serve_extra_args": "--max-num-seqs 64"}, "vllm_serve_extra_args=--max-num-seqs 64 is wrong: it is text"),
+    ({"vllm_serve_extra_args": ["--api_key", "sk-x"]}, "--api_key sets --api-key, which the collection sets itself"),
+    ({"ray_cluster_object_store_bytes": -5, "ray_cluster_ready_timeout": 0}, "ray_cluster_ready_timeout=0 is wrong: not a whole number of seconds"),
+    ({"ray_cluster_socket_ifname": "bond0"}, "ray_cluster_socket_ifname=bond0 is wrong: this node has no interface of that name"),
 ])
 def test_every_class_of_bad_input_stops_in_preflight(extra, expected):
     before = docker_inspect(SERVING)["Id"]
