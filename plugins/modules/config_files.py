@@ -39,6 +39,9 @@ options:
   json_merges:
     description:
       - JSON object files with C(path) and C(options) (the keys to merge), optional C(mode), C(backup).
+      - With C(keep_existing=true), every key the file sets keeps its value (the operator's), only
+        keys it lacks are added, and a driver's options (C(log-opts), C(storage-opts)) are not
+        added where the file names another driver.
     type: list
     elements: dict
     default: []
@@ -202,7 +205,8 @@ def main():
     merges = []
     for item in params["json_merges"]:
         try:
-            text, _merged = merged_json_text(item["path"], read_text(item["path"]), item.get("options") or {})
+            text, _merged = merged_json_text(item["path"], read_text(item["path"]), item.get("options") or {},
+                                             keep_existing=bool(item.get("keep_existing")))
         except FilesError as error:
             module.fail_json(msg=str(error))
         merges.append((item, text))

@@ -7,6 +7,8 @@ import json
 SYSCTL_FILE = "/etc/sysctl.d/90-llmops-inference.conf"
 LIMITS_FILE = "/etc/security/limits.d/90-llmops-inference.conf"
 SYSTEMD_LIMITS_FILE = "/etc/systemd/system.conf.d/90-llmops-inference.conf"
+# prepare.yml makes them servers as operators have them.
+TIMESYNCD_NODE, DOCKER_CE_NODE = "llmops-default-worker-1", "llmops-default-worker-2"
 
 
 def test_node_runs_systemd_as_pid1(host):
@@ -15,9 +17,19 @@ def test_node_runs_systemd_as_pid1(host):
     assert state in ("running", "degraded"), state
 
 
-def test_packages_installed(host):
-    for name in ("docker.io", "chrony", "python3-requests", "pciutils", "kmod"):
+def test_packages_installed_and_the_operators_engine_and_time_daemon_kept(host):
+    for name in ("python3-requests", "pciutils", "kmod"):
         assert host.package(name).is_installed, name
+    node = host.backend.hostname
+    # Docker CE's node keeps it: docker.io was not installed over it (apt would remove docker-ce).
+    engine = "docker-ce" if node == DOCKER_CE_NODE else "docker.io"
+    assert host.package(engine).is_installed and not host.package({"docker-ce": "docker.io"}.get(engine, "docker-ce")).is_installed
+    # The node with its own time daemon keeps it, and gets no chrony and no chrony sources.
+    if node == TIMESYNCD_NODE:
+        assert host.package("systemd-timesyncd").is_installed and not host.package("chrony").is_installed
+        assert not host.file("/etc/chrony/sources.d/llmops-inference.sources").exists
+    else:
+        assert host.package("chrony").is_installed
 
 
 def test_kernel_settings_written(host):
@@ -55,19 +67,26 @@ def test_service_limits_loaded_by_systemd(host):
 
 def test_daemon_json_merged_not_overwritten(host):
     merged = json.loads(host.file("/etc/docker/daemon.json").content_string)
-    # The operator's keys survive ...
+    if host.backend.hostname == DOCKER_CE_NODE:
+        # The operator's journald logging keeps its own options: json-file's max-size would
+        # stop dockerd from starting.
+        assert merged == {"log-driver": "journald", "log-opts": {"tag": "{{.Name}}"}, "live-restore": True}
+        return
+    # The operator's keys survive with their values ...
     assert merged["registry-mirrors"] == ["https://mirror.llmops.test"]
     assert merged["log-opts"]["labels"] == "team"
-    # ... and the role's keys are added or win where both name the same key.
-    assert merged["log-opts"]["max-size"] == "100m"
+    assert merged["log-opts"]["max-size"] == "10m"
+    # ... and the role's keys are added where the operator set none.
     assert merged["log-opts"]["max-file"] == "3"
+    assert merged["log-driver"] == "json-file"
     assert merged["live-restore"] is True
     # The operator's original file is kept as a backup next to it.
     backups = host.run("ls /etc/docker/").stdout.split()
     originals = [name for name in backups if name.startswith("daemon.json.") and name != "daemon.json"]
     assert len(originals) == 1, backups
     original = json.loads(host.file(f"/etc/docker/{originals[0]}").content_string)
-    assert original["log-opts"] == {"max-size": "10m", "labels": "team"}
+    assert original["log-opts"] == ({"tag": "{{.Name}}"} if host.backend.hostname == DOCKER_CE_NODE
+                                    else {"max-size": "10m", "labels": "team"})
 
 
 def test_data_root(host):
@@ -76,6 +95,8 @@ def test_data_root(host):
 
 
 def test_chrony_sources(host):
+    if host.backend.hostname == TIMESYNCD_NODE:
+        return  # checked above: no chrony there
     sources = host.file("/etc/chrony/sources.d/llmops-inference.sources").content_string
     assert "server ntp1.llmops.test iburst" in sources
     assert "server ntp2.llmops.test iburst" in sources
