@@ -70,7 +70,8 @@ def base_url():
     return "http://%s:8000/v1" % address
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def api_key():
+    """The key the endpoint accepts now (a test rotates it): the key file, 0600."""
     assert KEY_FILE.stat().st_mode & 0o777 == 0o600
     return KEY_FILE.read_text().strip()
