@@ -192,6 +192,29 @@ def test_an_inner_tag_works_alone_and_changes_nothing_on_a_deployed_sandbox(tag)
         assert "vLLM serves 'tiny-qwen' at http://" in flat(output)
 
 
+def test_a_second_run_stops_while_a_run_holds_the_cluster_and_a_killed_runs_lock_is_taken_over():
+    """The run lock on the head. The holding run is a stand-in process on this control node
+    (its command line names ansible-playbook, as a real run's does): a real run ends too soon
+    to be caught in the middle reliably."""
+    lock = SANDBOX_ROOT / HEAD / "run.lock"
+    holder = subprocess.Popen(["python3", "-c", "import time; time.sleep(300)", "ansible-playbook-stand-in"])
+    try:
+        lock.write_text(json.dumps({"controller": os.uname().nodename, "pid": holder.pid, "user": "root",
+                                    "started": int(time.time()), "playbook": "tags serve"}))
+        output, recap = run_playbook("playbooks/verify.yml", expect_failure=True)
+        assert "Another run holds the cluster's run lock: root@%s (ansible-playbook pid %d, tags serve)" % (
+            os.uname().nodename, holder.pid) in flat(output), output[-3000:]
+        assert all(counts["changed"] == 0 for counts in recap.values()) and lock.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # Its process is gone: the next run takes the lock over, says so, and gives it back at its end.
+    output, recap = run_playbook("playbooks/verify.yml")
+    assert "Took over the run lock of a run that is gone: root@%s (ansible-playbook pid %d" % (
+        os.uname().nodename, holder.pid) in flat(output)
+    assert all_unchanged(recap) and not lock.exists()
+
+
 def test_operator_daemon_json_keys_survive_a_partial_run():
     """Regression: with preflight skipped, the merge used to start from an empty object."""
     original = on_node(HEAD, "cat /etc/docker/daemon.json")

@@ -29,12 +29,16 @@ def test_no_variable_naming_exception_and_no_preflight_guard():
 
 
 def test_every_entry_playbook_begins_with_the_preflight_header():
-    alone = [path for path in sorted(PLAYBOOKS.glob("*.yml")) if path.name not in ("preflight.yml", "benchmark_compare.yml")]
+    alone = [path for path in sorted(PLAYBOOKS.glob("*.yml"))
+             if path.name not in ("preflight.yml", "release.yml", "benchmark_compare.yml")]
     entries = [REPO_ROOT / "deploy.yml"] + alone
     for path in entries:
         plays = yaml.safe_load(path.read_text(encoding="utf-8"))
-        first = plays[0]
+        first, last = plays[0], plays[-1]
         assert first.get("ansible.builtin.import_playbook") == "llmops.inference.preflight", path.name
         assert "always" in first.get("tags", []), path.name
-        phases = [play["ansible.builtin.import_playbook"] for play in plays[1:]]
+        # ... and ends by giving back the run lock preflight took.
+        assert last.get("ansible.builtin.import_playbook") == "llmops.inference.release", path.name
+        assert "always" in last.get("tags", []), path.name
+        phases = [play["ansible.builtin.import_playbook"] for play in plays[1:-1]]
         assert phases and all(name.startswith("llmops.inference.phases.") for name in phases), path.name

@@ -64,6 +64,13 @@ def task_results(output, name_part):
             for host_result in task["hosts"].values()]
 
 
+def failed_messages(output):
+    """The messages of the tasks that failed, for an assertion's evidence."""
+    document = json.loads(output[output.index("{"):])
+    return [(task["task"]["name"], result.get("msg")) for play in document["plays"] for task in play["tasks"]
+            for result in task["hosts"].values() if result.get("failed")]
+
+
 def hub_sha256(revision):
     return dict(line.split()[::-1] for line in sh(HUB, "cd /srv/hub/%s && sha256sum %s" % (revision, " ".join(MODEL_FILES))).splitlines())
 
@@ -151,7 +158,7 @@ def test_an_interrupted_fetch_of_a_new_revision_resumes_and_fetches_only_what_ch
 def test_a_wrong_model_or_revision_stops_with_the_hub_message_and_keeps_the_model(override, message):
     before = len(served())
     rc, output = deploy("-e", override)
-    assert rc != 0 and message in output
+    assert rc != 0 and message in output, failed_messages(output)
     assert served()[before:] == []
     assert node_sha256(HEAD) == hub_sha256("v2")  # the published model is untouched
 
