@@ -48,21 +48,32 @@ def holder_text(holder):
         time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(holder.get("started", 0))))
 
 
+# Creates the lock only when absent (the shell's noclobber opens it O_EXCL): of two runs that
+# start at the same moment, one creates it and the other fails and reads who holds it.
+CREATE = 'umask 077 && mkdir -p "$(dirname "$1")" && set -C && cat > "$1"'
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _supports_check_mode = True
+
+    def read_lock(self, path, task_vars):
+        """(whether a lock file is there, the run it names or None when it is not one this
+        collection wrote whole)."""
+        read = self._execute_module("ansible.builtin.slurp", module_args={"src": path}, task_vars=task_vars)
+        if read.get("failed"):
+            return False, None
+        try:
+            holder = json.loads(base64.b64decode(read["content"]))
+        except ValueError:
+            return True, None
+        return True, holder if isinstance(holder, dict) else None
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         _spec, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         path, here = args["path"], this_run()
-        read = self._execute_module("ansible.builtin.slurp", module_args={"src": path}, task_vars=task_vars)
-        holder = None
-        if not read.get("failed"):
-            try:
-                holder = json.loads(base64.b64decode(read["content"]))
-            except ValueError:
-                holder = None  # not a lock this collection wrote whole: replaced
+        present, holder = self.read_lock(path, task_vars)
         ours = bool(holder) and (holder.get("controller"), holder.get("pid")) == (here["controller"], here["pid"])
         if args["state"] == "released":
             if ours and not self._task.check_mode:
@@ -76,22 +87,33 @@ class ActionModule(ActionBase):
             return result
         alive = run_is_alive(holder, here) if holder else False
         if holder and alive is not False and not args["take_over"]:
-            result.update(failed=True, holder=holder, msg=(
-                "Another run holds the cluster's run lock: %s (%s on the head). Two runs at once would restart or "
-                "stop each other's work. Wait for it to end. %s" % (
-                    holder_text(holder), path,
-                    "If that run is gone (killed, or its control node lost), rerun with -e llmops_run_lock_take_over=true "
-                    "or remove %s." % path if alive is None else "")).strip())
-            return result
+            return self.held_by_another(result, holder, path, alive)
         stale = holder_text(holder) if holder else ""
         mine = dict(here, started=int(time.time()), playbook=args["playbook"])
         if not self._task.check_mode:
-            written = self._execute_module("llmops.inference.config_files", task_vars=task_vars, module_args={
-                "directories": [{"path": os.path.dirname(path), "mode": "0700", "keep_existing": True}],
-                "files": [{"path": path, "content": json.dumps(mine) + "\n", "mode": "0600"}]})
-            if written.get("failed"):
-                result.update(failed=True, msg="The run lock %s could not be written: %s" % (path, written.get("msg")))
+            if present:
+                # A stale or unreadable lock: removed first, so the exclusive create below decides.
+                self._execute_module("ansible.builtin.file", module_args={"path": path, "state": "absent"},
+                                     task_vars=task_vars)
+            created = self._execute_module("ansible.legacy.command", task_vars=task_vars, module_args={
+                "argv": ["sh", "-c", CREATE, "run_lock", path], "stdin": json.dumps(mine), "stdin_add_newline": True})
+            if created.get("rc") != 0:
+                _present, other = self.read_lock(path, task_vars)
+                if other:  # another run took it at the same moment
+                    return self.held_by_another(result, other, path, run_is_alive(other, here))
+                result.update(failed=True, msg="The run lock %s could not be written: %s"
+                              % (path, (created.get("stderr") or created.get("msg") or "").strip()))
                 return result
         result.update(changed=False, holder=mine, took_over=stale,
                       msg="Took over the run lock of a run that is gone: %s." % stale if stale else "")
+        return result
+
+    @staticmethod
+    def held_by_another(result, holder, path, alive):
+        result.update(failed=True, holder=holder, msg=(
+            "Another run holds the cluster's run lock: %s (%s on the head). Two runs at once would restart or "
+            "stop each other's work. Wait for it to end. %s" % (
+                holder_text(holder), path,
+                "If that run is gone (killed, or its control node lost), rerun with -e llmops_run_lock_take_over=true "
+                "or remove %s." % path if alive is None else "")).strip())
         return result

@@ -73,7 +73,10 @@ def flag_name(argument):
 
 
 def masked_arguments(arguments):
-    """Extra arguments as a message may show them: the value of an --api-key replaced."""
+    """Extra arguments as a message may show them: the value of an --api-key replaced (in a
+    list, or in text given where a list belongs)."""
+    if isinstance(arguments, str):
+        return " ".join(masked_arguments(arguments.split()))
     if not isinstance(arguments, list):
         return arguments
     masked, hide_next = [], False
@@ -126,10 +129,11 @@ def input_problems(variables, host, role_options, interfaces=()):
             problem("vllm_serve_extra_args", "%s sets %s, which the collection sets itself" % (argument.split("=", 1)[0], flag),
                     SET_BY_THE_COLLECTION[flag] + ".")
     extra_env = variables.get("vllm_serve_extra_env")
-    for name in sorted(extra_env) if isinstance(extra_env, dict) else []:
-        if not ENV_NAME.match(str(name)):
-            problem("vllm_serve_extra_env", "%r is not an environment variable name" % name,
-                    "use names of letters, digits and _ that do not start with a digit.")
+    wrong_names = [str(name) for name in sorted(extra_env) if not ENV_NAME.match(str(name))] if isinstance(extra_env, dict) else []
+    if wrong_names:  # the names only: the values may be tokens
+        problems.append("On %s: vllm_serve_extra_env is wrong: %s %s not an environment variable name. Fix: use names "
+                        "of letters, digits and _ that do not start with a digit."
+                        % (host, ", ".join(repr(name) for name in wrong_names), "is" if len(wrong_names) == 1 else "are"))
     for name in INTERFACE_SETTINGS:
         wanted = variables.get(name)
         if wanted and interfaces and wanted not in interfaces:
@@ -138,6 +142,7 @@ def input_problems(variables, host, role_options, interfaces=()):
                     "interface of the route to the peers.")
     address = str(variables.get("llmops_private_address") or "")
     if ":" in address:
-        problem("llmops_private_address", "an IPv6 address; the collection builds its URLs, Ray and NCCL settings "
-                "for IPv4 only", "set llmops_private_address to the node's IPv4 address on the private network.")
+        problems.append("On %s: its private address %s is an IPv6 address (llmops_node_address, or the default "
+                        "route's); the collection builds its URLs, Ray and NCCL settings for IPv4 only. Fix: set "
+                        "llmops_node_address to the node's IPv4 address on the private network." % (host, address))
     return problems

@@ -166,12 +166,13 @@ def ensure_secret(module, item, state):
     state["previous"]), else the kept one, generated (letters and digits) when absent and never
     replaced; None in check mode when it would be generated."""
     path, kept = item["path"], read_text(item["path"])
-    if item.get("value"):
-        if kept is not None and kept.strip() and kept.strip() != item["value"]:
+    # A vault value often ends with the newline of `echo key | ansible-vault encrypt_string`.
+    value = str(item.get("value") or "").strip()
+    if value:
+        if kept is not None and kept.strip() and kept.strip() != value:
             state["previous"][path] = kept.strip()
-        ensure_file(module, path, item["value"] + "\n", dict(item, mode=item.get("mode") or "0600"), False, state,
-                    diff=False)
-        return item["value"]
+        ensure_file(module, path, value + "\n", dict(item, mode=item.get("mode") or "0600"), False, state, diff=False)
+        return value
     if kept is not None and kept.strip():
         if set_attributes(module, path, item, "0600"):
             state["changed"].append(path)
@@ -192,8 +193,8 @@ def main():
             directories=dict(type="list", elements="dict", default=[]),
             files=dict(type="list", elements="dict", default=[]),
             json_merges=dict(type="list", elements="dict", default=[]),
-            # Paths and lengths, not secrets: the values are generated on the node (no_log the task).
-            secrets=dict(type="list", elements="dict", default=[], no_log=False),
+            # A given value is a secret: the whole list stays out of logs (no_log the task too).
+            secrets=dict(type="list", elements="dict", default=[], no_log=True),
             backup=dict(type="bool", default=False),
         ),
         supports_check_mode=True,

@@ -286,8 +286,8 @@ def main():
             module.exit_json(time_to_ready=round(now - started, 3), ready_at=now, **result)
         if poll.failed_condition == CONDITION_API_KEY:
             module.fail_json(
-                msg="endpoint %s: %s. A key mismatch, reported at once (no wait would end it): the container's "
-                    "environment file and the key this run holds differ." % (params["url"], poll.error),
+                msg="endpoint %s: %s. A key mismatch, reported at once (no wait would end it): the running server "
+                    "holds another key than the one this run sends (the key file's)." % (params["url"], poll.error),
                 key_mismatch=True,
                 **result
             )

@@ -30,15 +30,16 @@ def test_no_variable_naming_exception_and_no_preflight_guard():
 
 def test_every_entry_playbook_begins_with_the_preflight_header():
     alone = [path for path in sorted(PLAYBOOKS.glob("*.yml"))
-             if path.name not in ("preflight.yml", "release.yml", "benchmark_compare.yml")]
+             if path.name not in ("preflight.yml", "lock.yml", "release.yml", "benchmark_compare.yml")]
     entries = [REPO_ROOT / "deploy.yml"] + alone
     for path in entries:
         plays = yaml.safe_load(path.read_text(encoding="utf-8"))
         first, last = plays[0], plays[-1]
         assert first.get("ansible.builtin.import_playbook") == "llmops.inference.preflight", path.name
         assert "always" in first.get("tags", []), path.name
-        # ... and ends by giving back the run lock preflight took.
+        # ... then takes the cluster's run lock, and ends by giving it back.
+        assert plays[1].get("ansible.builtin.import_playbook") == "llmops.inference.lock", path.name
         assert last.get("ansible.builtin.import_playbook") == "llmops.inference.release", path.name
-        assert "always" in last.get("tags", []), path.name
-        phases = [play["ansible.builtin.import_playbook"] for play in plays[1:-1]]
+        assert "always" in plays[1].get("tags", []) and "always" in last.get("tags", []), path.name
+        phases = [play["ansible.builtin.import_playbook"] for play in plays[2:-1]]
         assert phases and all(name.startswith("llmops.inference.phases.") for name in phases), path.name

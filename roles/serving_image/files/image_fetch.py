@@ -65,7 +65,7 @@ class Copy:
         try:
             self.load.stdin.write(chunk)
         except BrokenPipeError:
-            raise CopyError("docker load stopped reading") from None
+            raise CopyError("docker load stopped reading (its output follows)") from None
         self.have += len(chunk)
 
     def replay(self, handle):
@@ -87,7 +87,10 @@ class Copy:
                 raise CopyError("the mirror ignored the Range request")
             buffer = memoryview(bytearray(CHUNK))
             for count in iter(lambda: response.readinto(buffer), 0):
-                handle.write(buffer[:count])
+                try:
+                    handle.write(buffer[:count])
+                except OSError as error:  # a full disk here is no network error: no retry fixes it
+                    raise CopyError("keeping the copy in %s failed: %s" % (handle.name, error)) from None
                 self.take(buffer[:count])
             return True  # http.client raises IncompleteRead on a chunked body cut short
         finally:
@@ -95,7 +98,10 @@ class Copy:
 
 
 def finish_load(load, output):
-    load.stdin.close()
+    try:
+        load.stdin.close()
+    except BrokenPipeError:
+        pass  # it stopped reading: its exit code and output say why
     code = load.wait()
     output.seek(0)
     return code, output.read().decode(errors="replace").strip()
@@ -130,13 +136,19 @@ def copy(options):
                 received.replay(handle)
                 if received.have:
                     print("loaded the %d bytes an earlier copy kept; fetching the rest" % received.have, flush=True)
-                for attempt in range(1, options.attempts + 1):
+                # Attempts count only failures in a row without progress: a slow save that
+                # sends nothing for a while is not a broken network.
+                attempt = 0
+                while True:
+                    before = received.have
                     try:
                         received.receive(options.endpoint, first["archive_id"], handle)
                         break
                     except (OSError, HTTPException) as error:
-                        if attempt == options.attempts:
-                            raise CopyError("%s (after %d attempts, %d bytes here)" % (error, attempt, received.have))
+                        attempt = 1 if received.have > before else attempt + 1
+                        if attempt >= options.attempts:
+                            raise CopyError("%s (%d attempts in a row without progress, %d bytes here)"
+                                            % (error, attempt, received.have))
                         print("%s; resuming from byte %d (attempt %d of %d)"
                               % (error, received.have, attempt + 1, options.attempts), flush=True)
                         time.sleep(min(30, 2 ** attempt))
@@ -148,6 +160,10 @@ def copy(options):
                 os.unlink(partial)  # the next run copies it again
                 raise CopyError("the copy has %d bytes with SHA-256 %s, the build node's archive %s bytes with %s; "
                                 "removed, rerun to copy it again" % (received.have, actual, final["size"], final["sha256"]))
+        except CopyError as error:
+            load.kill()
+            _code, load_output = finish_load(load, output)
+            raise CopyError("%s%s" % (error, "; docker load said: " + load_output[-1500:] if load_output else "")) from None
         except BaseException:
             load.kill()
             finish_load(load, output)

@@ -78,6 +78,17 @@ class Archive:
                     "sha256": self.sha256 or None, "error": self.error or None}
 
     def write(self):
+        """docker save into the file; any failure (the engine, a full disk) ends every sender."""
+        try:
+            self.save()
+        except Exception as error:  # noqa: BLE001 - senders must not wait for a save that died
+            with self.condition:
+                self.error = self.error or "saving %s failed: %s" % (self.image_id, error)
+                self.done = True
+                self.condition.notify_all()
+            print(self.error, flush=True)
+
+    def save(self):
         """docker save into the file, hashed on the way; the marker once it is complete."""
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
         try:

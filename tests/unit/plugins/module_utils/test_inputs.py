@@ -64,15 +64,18 @@ def test_a_key_given_as_a_flag_is_masked_in_the_message():
     [problem] = problems(vllm_serve_extra_args=["--api_key", "sk-leaked", "--enforce-eager"])
     assert 'vllm_serve_extra_args=["--api_key", "********", "--enforce-eager"] is wrong' in problem
     assert "sk-leaked" not in problem
+    # Given as text where a list belongs: refused as text, the key masked too.
+    [problem] = problems(vllm_serve_extra_args="--api-key sk-leaked --enforce-eager")
+    assert "vllm_serve_extra_args=--api-key ******** --enforce-eager is wrong: it is text" in problem
 
 
 def test_environment_names_interfaces_and_addresses_are_checked_on_the_node():
-    [problem] = problems(vllm_serve_extra_env={"NCCL-DEBUG": "INFO"})
-    assert "'NCCL-DEBUG' is not an environment variable name" in problem
+    [problem] = problems(vllm_serve_extra_env={"NCCL-DEBUG": "INFO", "HF_TOKEN": "hf_secret"})
+    assert "'NCCL-DEBUG' is not an environment variable name" in problem and "hf_secret" not in problem
     [problem] = problems(ray_cluster_socket_ifname="bond0")
     assert "ray_cluster_socket_ifname=bond0 is wrong: this node has no interface of that name (it has eth0, eth1, lo)" in problem
     [problem] = problems(llmops_private_address="fd00::11")
-    assert "llmops_private_address=fd00::11 is wrong: an IPv6 address" in problem
+    assert "its private address fd00::11 is an IPv6 address" in problem and "Fix: set llmops_node_address" in problem
 
 
 def test_an_empty_value_is_shown_as_two_quotes():

@@ -155,6 +155,9 @@ def test_a_given_key_replaces_the_kept_one_and_returns_it_so_a_failed_change_can
     assert not again["changed"] and again["previous"] == {}
     back, _failed = run_module(config_files.main, {"secrets": [dict(given["secrets"][0], value=old)]})
     assert back["changed"] and env.read_text() == "VLLM_API_KEY=%s\n" % old
+    # A vault value with the newline echo gave it is the same key.
+    same, _failed = run_module(config_files.main, {"secrets": [dict(given["secrets"][0], value=old + "\n")]})
+    assert not same["changed"] and same["previous"] == {} and same["secrets"] == {str(key): old}
 
 
 def test_an_operators_folder_keeps_its_mode_and_owner(tmp_path, run_module):
