@@ -49,8 +49,10 @@ def holder_text(holder):
 
 
 # Creates the lock only when absent (the shell's noclobber opens it O_EXCL): of two runs that
-# start at the same moment, one creates it and the other fails and reads who holds it.
-CREATE = 'umask 077 && mkdir -p "$(dirname "$1")" && set -C && cat > "$1"'
+# start at the same moment, one creates it and the other fails and reads who holds it. The data
+# root it may create first gets the node's usual mode (the host phase keeps a folder's mode);
+# only the lock itself is 0600.
+CREATE = 'mkdir -p "$(dirname "$1")" && umask 077 && set -C && cat > "$1"'
 
 
 class ActionModule(ActionBase):

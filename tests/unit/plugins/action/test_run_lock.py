@@ -64,6 +64,10 @@ def test_a_run_takes_the_lock_0600_keeps_it_and_gives_it_back(path):
     assert not taken.get("failed") and taken["changed"] is False
     written = json.loads(path.read_text())
     assert (written["pid"], written["playbook"]) == (os.getppid(), "tags serve") and oct(path.stat().st_mode & 0o777) == "0o600"
+    # The data root it created is not made private: the host phase keeps the mode it finds.
+    mask = os.umask(0)
+    os.umask(mask)
+    assert oct(path.parent.stat().st_mode & 0o777) == oct(0o777 & ~mask)
     again = lock(path)  # the same run again (a second entry into preflight): still its own
     assert not again.get("failed") and json.loads(path.read_text())["started"] == written["started"]
     released = lock(path, state="released")
