@@ -193,8 +193,10 @@ def main():
             directories=dict(type="list", elements="dict", default=[]),
             files=dict(type="list", elements="dict", default=[]),
             json_merges=dict(type="list", elements="dict", default=[]),
-            # A given value is a secret: the whole list stays out of logs (no_log the task too).
-            secrets=dict(type="list", elements="dict", default=[], no_log=True),
+            # Not no_log here: Ansible would then mask every value given in it in this module's own
+            # result, and the key returned in `secrets` would read ******** (every caller sets
+            # no_log on its task, which keeps the values out of output and logs).
+            secrets=dict(type="list", elements="dict", default=[], no_log=False),
             backup=dict(type="bool", default=False),
         ),
         supports_check_mode=True,

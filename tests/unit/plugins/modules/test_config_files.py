@@ -168,3 +168,15 @@ def test_an_operators_folder_keeps_its_mode_and_owner(tmp_path, run_module):
     result, _failed = run_module(config_files.main, args)
     assert mode_of(theirs) == "0o755" and mode_of(ours) == "0o700"
     assert result["changed_paths"] == [str(ours)]
+
+
+def test_the_secrets_it_returns_are_not_masked_in_its_own_result():
+    """A no_log option would make Ansible replace its values - the key given, even the paths -
+    with ******** in the module's result (exit_json does, after the run_module fixture stops),
+    and the key the role reads back would be that: the callers' tasks are no_log instead."""
+    from ansible.module_utils.common.parameters import _list_no_log_values
+
+    spec = {"secrets": {"type": "list", "elements": "dict", "default": [], "no_log": False}}
+    source = open(config_files.__file__, encoding="utf-8").read()
+    assert 'secrets=dict(type="list", elements="dict", default=[], no_log=False)' in source
+    assert _list_no_log_values(spec, {"secrets": [{"path": "/k", "value": "a-key"}]}) == set()
