@@ -14,7 +14,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.llmops.inference.plugins.module_utils._images import driver_branch as branch_of
 from ansible_collections.llmops.inference.plugins.module_utils._images import image_problems, requirement_version
 from ansible_collections.llmops.inference.plugins.module_utils._inputs import input_problems as _input_problems
-from ansible_collections.llmops.inference.plugins.module_utils._inputs import shown
+from ansible_collections.llmops.inference.plugins.module_utils._inputs import shown, whole
 
 # Ansible's internal type names in its messages, e.g. <class '..._AnsibleTaggedList'>: "list".
 INTERNAL_TYPE = re.compile(r"<class '(?:[\w.]*\.)?_?(?:AnsibleTagged)?(\w+)'>")
@@ -129,14 +129,6 @@ def serving_image_problems(probe, host, plan, accelerators, driver_branch="", en
     return image_problems(probe or {}, host, plan.get("engine_image" if engine else "image", ""), needs)
 
 
-def whole_number(value):
-    """value as an int (-e passes strings), None when it is not a whole number."""
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        return None
-
-
 def image_build_problems(host, settings, cluster_hosts):
     """Why the serving image's build settings cannot work, one message each with the fix.
 
@@ -176,11 +168,11 @@ def image_build_problems(host, settings, cluster_hosts):
     if settings.get("build_host") and settings["build_host"] not in cluster_hosts:
         problems.append(where + "serving_image_build_host=%r is not in inference_cluster. Fix: name one of %s, or leave "
                         "it empty for the head." % (settings["build_host"], ", ".join(cluster_hosts)))
-    port = whole_number(settings.get("mirror_port"))
+    port = whole(settings.get("mirror_port"))
     if port is None or not 1 <= port <= 65535:
         problems.append(where + "serving_image_mirror_port=%r is not a port. Fix: a number from 1 to 65535, open between "
                         "the nodes." % (settings.get("mirror_port"),))
-    if (whole_number(settings.get("timeout")) or 0) <= 0:
+    if (whole(settings.get("timeout")) or 0) <= 0:
         problems.append(where + "serving_image_timeout=%r is not a number of seconds. Fix: a whole number above 0."
                         % (settings.get("timeout"),))
     return problems
